@@ -1,0 +1,20 @@
+"""The ``mailsift`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from mailsift.cli import check
+
+app = typer.Typer(
+    name="mailsift",
+    help="Verify email addresses without sending mail: syntax, DNS and the mail server's word.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+check.register(app)
+
+
+def main() -> None:
+    app()

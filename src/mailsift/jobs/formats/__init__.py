@@ -1,0 +1,1 @@
+"""Readers for the list formats intake accepts: delimited text and XLSX."""

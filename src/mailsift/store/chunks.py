@@ -1,0 +1,109 @@
+"""The chunk queue kept in the ``chunks`` table: claim with a lease, renew, finish, release."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import CursorResult, Update, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailsift.store.engine import Store
+from mailsift.store.models import ACTIVE_STAGES, Chunk, ChunkState, Job, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    """One chunk of one job, and which attempt at it this is (1 for the first)."""
+
+    job_id: int
+    chunk: int
+    attempt: int = 1
+
+
+async def queue_chunks(session: AsyncSession, job_id: int, chunks: Iterable[int]) -> None:
+    """Add ``chunks`` of ``job_id`` to the queue, inside the caller's transaction."""
+    now = utcnow()
+    rows = [
+        {"job_id": job_id, "chunk": n, "state": ChunkState.QUEUED, "updated_at": now}
+        for n in chunks
+    ]
+    if rows:
+        await session.execute(insert(Chunk), rows)
+
+
+async def claim_next(store: Store, *, lease: timedelta) -> ChunkRef | None:
+    """Take the oldest claimable chunk of an active job, or ``None`` when there is none.
+
+    Claimable: queued, or running under a lease that has run out (its worker died).
+    """
+    now = utcnow()
+    claimable = (Chunk.state == ChunkState.QUEUED) | (
+        (Chunk.state == ChunkState.RUNNING) & (Chunk.lease_until < now)
+    )
+    query = (
+        select(Chunk.job_id, Chunk.chunk, Chunk.attempts)
+        .join(Job, Job.id == Chunk.job_id)
+        .where(claimable, Job.stage.in_(ACTIVE_STAGES))
+        .order_by(Chunk.job_id, Chunk.chunk)
+        .limit(1)
+        .with_for_update(of=Chunk, skip_locked=True)
+    )
+    async with store.write() as session:
+        row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        job_id, chunk, attempts = row
+        await session.execute(
+            update(Chunk)
+            .where(Chunk.job_id == job_id, Chunk.chunk == chunk)
+            .values(
+                state=ChunkState.RUNNING,
+                attempts=attempts + 1,
+                lease_until=now + lease,
+                updated_at=now,
+            )
+        )
+    return ChunkRef(job_id, chunk, attempts + 1)
+
+
+async def renew_lease(store: Store, ref: ChunkRef, *, lease: timedelta) -> None:
+    now = utcnow()
+    async with store.write() as session:
+        await session.execute(_running(ref).values(lease_until=now + lease, updated_at=now))
+
+
+async def finish(store: Store, ref: ChunkRef) -> None:
+    async with store.write() as session:
+        await session.execute(
+            _of(ref).values(state=ChunkState.DONE, lease_until=None, updated_at=utcnow())
+        )
+
+
+async def release(store: Store, ref: ChunkRef) -> None:
+    """Put a chunk that failed back in the queue for another attempt."""
+    async with store.write() as session:
+        await session.execute(
+            _running(ref).values(state=ChunkState.QUEUED, lease_until=None, updated_at=utcnow())
+        )
+
+
+async def requeue_interrupted(store: Store) -> int:
+    """Make every running chunk claimable again (its worker died with the last process)."""
+    async with store.write() as session:
+        result = await session.execute(
+            update(Chunk)
+            .where(Chunk.state == ChunkState.RUNNING)
+            .values(state=ChunkState.QUEUED, lease_until=None, updated_at=utcnow())
+        )
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def _of(ref: ChunkRef) -> Update:
+    return update(Chunk).where(Chunk.job_id == ref.job_id, Chunk.chunk == ref.chunk)
+
+
+def _running(ref: ChunkRef) -> Update:
+    return _of(ref).where(Chunk.state == ChunkState.RUNNING)

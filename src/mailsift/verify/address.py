@@ -1,0 +1,385 @@
+"""Parse and normalise one email address, and spot likely typos in its domain.
+
+Syntax follows RFC 5321/5322/6531 through email-validator, with these choices:
+
+- The local part may hold at most 64 octets (UTF-8) and the whole address 254.
+- Non-ASCII local parts are accepted (RFC 6531) and flagged ``needs_smtputf8``; they are put in
+  Unicode normal form C (RFC 6532).
+- Quoted local parts (``"john smith"@example.com``) are accepted: they are valid SMTP and the mail
+  server has the final word. Needless quotes are dropped (``"john"@x.com`` -> ``john@x.com``).
+- The RFC 2142 mailbox names (``Postmaster``, ``INFO``, ...) are case-insensitive and normalised to
+  lower case; any other local part keeps its case.
+- Refused: IP literals (``user@[1.2.3.4]``), display names (``John <john@x.com>``), domains
+  without a dot (``user@localhost``) and special-use names (``.localhost``, ``.local``,
+  ``.invalid``, ``.onion``, ``.arpa``). ``.test`` (RFC 6761) is accepted so that whole
+  verifications can be exercised against test domains; DNS then finds no such domain.
+
+Bulk lists are parsed at intake, so a precompiled pattern handles the common plain-ASCII address
+without calling email-validator. It accepts only addresses email-validator accepts, and yields the
+same normalised form; everything else goes through email-validator.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import NamedTuple
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
+
+from mailsift.verify.lists import DISPOSABLE_DOMAINS, FREE_PROVIDERS, is_role
+
+MAX_ADDRESS_OCTETS = 254
+MAX_LOCAL_OCTETS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAddress:
+    """A syntactically valid address, normalised, with its flags."""
+
+    given: str  # the input, trimmed of surrounding whitespace
+    normalized: str  # local part + "@" + lower-cased ASCII (IDNA) domain
+    local_part: str
+    domain: str  # lower-cased ASCII (IDNA) domain, no trailing dot
+    unicode_domain: str  # the same domain in Unicode form
+    needs_smtputf8: bool  # the local part is not ASCII (RFC 6531)
+    free: bool  # free-mail provider
+    disposable: bool  # disposable/throwaway provider
+    role: bool  # role account (admin@, info@, ...)
+    did_you_mean: str  # a corrected full address for a likely typo, else ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxProblem:
+    """An input that is not a valid address, and why."""
+
+    given: str
+    message: str  # one human sentence: what is wrong
+    did_you_mean: str = ""
+
+
+class _Syntax(NamedTuple):
+    local_part: str
+    domain: str
+    unicode_domain: str
+    needs_smtputf8: bool
+
+
+def parse_address(text: str) -> ParsedAddress | SyntaxProblem:
+    """Check and normalise ``text``. Never raises: bad input gives a ``SyntaxProblem``."""
+    given = text.strip()
+    syntax = _check_syntax(given)
+    if isinstance(syntax, str):
+        return SyntaxProblem(given, syntax, _repair_suggestion(given))
+    free, disposable, suggestion = _domain_facts(syntax.domain)
+    local = syntax.local_part
+    return ParsedAddress(
+        given=given,
+        normalized=f"{local}@{syntax.domain}",
+        local_part=local,
+        domain=syntax.domain,
+        unicode_domain=syntax.unicode_domain,
+        needs_smtputf8=syntax.needs_smtputf8,
+        free=free,
+        disposable=disposable,
+        role=is_role(local),
+        did_you_mean=f"{local}@{suggestion}" if suggestion else "",
+    )
+
+
+# --- syntax ---------------------------------------------------------------------------------
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+# A label may not have "--" in its third and fourth places unless it is Punycode ("xn--");
+# every such label is left to email-validator, which checks the IDNA.
+_NO_RLDH = r"(?![A-Za-z0-9-]{2}--)"
+_LABEL = rf"{_NO_RLDH}[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
+_TOP_LABEL = rf"{_NO_RLDH}(?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}})?[A-Za-z]"  # ends with a letter
+_PLAIN_ADDRESS = re.compile(
+    rf"(?=[^@]{{1,{MAX_LOCAL_OCTETS}}}@)({_ATEXT}+(?:\.{_ATEXT}+)*)"
+    rf"@(?=[^@]{{3,253}}\Z)((?:{_LABEL}\.)+{_TOP_LABEL})"
+)
+_REFUSED_TOP_LABELS = frozenset(SPECIAL_USE_DOMAIN_NAMES) - {"test"}
+_CASELESS_MAILBOXES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+
+
+def _check_syntax(given: str) -> _Syntax | str:
+    """The parsed address, or a sentence saying what is wrong with it."""
+    if not given:
+        return "The email address is empty."
+    if len(given) > MAX_ADDRESS_OCTETS:
+        return (
+            f"The email address is too long ({len(given)} characters; "
+            f"at most {MAX_ADDRESS_OCTETS} octets are allowed)."
+        )
+    return _parse_plain(given) or _parse_full(given)
+
+
+def _parse_plain(given: str) -> _Syntax | None:
+    """The fast path: a plain-ASCII address, or None to leave it to ``_parse_full``."""
+    match = _PLAIN_ADDRESS.fullmatch(given)
+    if match is None:
+        return None
+    local: str = match[1]
+    domain: str = match[2].lower()
+    if domain[domain.rindex(".") + 1 :] in _REFUSED_TOP_LABELS:
+        return None
+    if local.lower() in _CASELESS_MAILBOXES:
+        local = local.lower()
+    return _Syntax(local, domain, domain, False)
+
+
+def _parse_full(given: str) -> _Syntax | str:
+    """Any address, through email-validator plus the limits it leaves to its caller."""
+    try:
+        info = validate_email(
+            given,
+            allow_smtputf8=True,
+            allow_empty_local=False,
+            allow_quoted_local=True,
+            allow_domain_literal=False,
+            allow_display_name=False,
+            strict=False,  # its strict mode counts characters; the octet limit is checked below
+            check_deliverability=False,
+            globally_deliverable=True,
+            test_environment=True,  # lets ".test" through; dotless domains are refused below
+        )
+        local_octets = len(info.local_part.encode("utf-8"))
+    except EmailNotValidError as exc:
+        return str(exc)
+    except Exception:  # hostile input must never escape as an exception
+        return "The email address is not valid."
+    if local_octets > MAX_LOCAL_OCTETS:
+        return (
+            f"The part before the @-sign is too long ({local_octets} octets; "
+            f"at most {MAX_LOCAL_OCTETS} are allowed)."
+        )
+    if "." not in info.ascii_domain:
+        return "The part after the @-sign is not valid. It should have a period."
+    return _Syntax(info.local_part, info.ascii_domain, info.domain, info.smtputf8)
+
+
+# --- suggestions for inputs that are not addresses ------------------------------------------
+
+_MAX_REPAIRABLE = 2 * MAX_ADDRESS_OCTETS
+_MAILTO = re.compile(r"mailto:", re.IGNORECASE)
+_ANGLE_ADDRESS = re.compile(r"<([^<>]*@[^<>]*)>")
+_AT_SIGNS = re.compile(r"\s*@+\s*")
+_DOMAIN_DOTS = re.compile(r"\s*[.,]+\s*")
+
+
+def _repaired(given: str) -> str:
+    """``given`` with its obvious slips fixed, or "" when it has no @-sign at all."""
+    text = _MAILTO.sub("", given, count=1) if _MAILTO.match(given) else given
+    angle = _ANGLE_ADDRESS.search(text)
+    if angle is not None:
+        text = angle[1]
+    text = _AT_SIGNS.sub("@", text.strip().rstrip(".,;"))
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return ""
+    return f"{local}@{_DOMAIN_DOTS.sub('.', domain).strip('.')}"
+
+
+def _repair_suggestion(given: str) -> str:
+    """A corrected address for a near miss (``john@gmail,com``), else ""."""
+    if len(given) > _MAX_REPAIRABLE:
+        return ""
+    candidate = _repaired(given)
+    if not candidate:
+        return ""
+    syntax = _check_syntax(candidate)
+    if isinstance(syntax, str):
+        # One slip in a provider's name can also break the syntax: "gmailcom".
+        local, _, domain = candidate.rpartition("@")
+        fixed = suggest_domain(domain)
+        syntax = _check_syntax(f"{local}@{fixed}") if fixed and local else syntax
+        if isinstance(syntax, str):
+            return ""
+    better = suggest_domain(syntax.domain) or syntax.domain
+    return f"{syntax.local_part}@{better}"
+
+
+# --- typos in the domain --------------------------------------------------------------------
+
+# Where misspelt domains were meant to go, most used first: the first match wins a tie.
+TYPO_TARGETS = (
+    "gmail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "icloud.com",
+    "aol.com",
+    "live.com",
+    "msn.com",
+    "googlemail.com",
+    "ymail.com",
+    "rocketmail.com",
+    "me.com",
+    "mac.com",
+    "mail.com",
+    "gmx.de",
+    "gmx.net",
+    "gmx.com",
+    "web.de",
+    "t-online.de",
+    "yandex.ru",
+    "yandex.com",
+    "mail.ru",
+    "protonmail.com",
+    "proton.me",
+    "yahoo.co.uk",
+    "hotmail.co.uk",
+    "btinternet.com",
+    "yahoo.fr",
+    "hotmail.fr",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "laposte.net",
+    "libero.it",
+    "comcast.net",
+    "verizon.net",
+    "att.net",
+    "sbcglobal.net",
+    "bellsouth.net",
+    "cox.net",
+    "earthlink.net",
+    "optonline.net",
+    "qq.com",
+    "163.com",
+    "naver.com",
+    "rediffmail.com",
+)
+# Real domains a single slip away from a provider: never "corrected".
+NOT_TYPOS = frozenset({"ao.com", "cloud.com", "gmai1.com"} - {"gmai1.com"})
+_KNOWN_DOMAINS = FREE_PROVIDERS | NOT_TYPOS
+# Short provider names ("aol", "web") are one slip away from other real names, so only their
+# top-level part is corrected; two slips are allowed in long names when the first letter holds.
+_MIN_NAME_FOR_NAME_EDITS = 5
+_MIN_NAME_FOR_TWO_EDITS = 7
+_DOMAIN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-."
+
+
+def suggest_domain(domain: str) -> str:
+    """The provider domain ``domain`` is likely a typo of ("gmial.com" -> "gmail.com"), else ""."""
+    return _suggest(domain.strip().lower())
+
+
+@lru_cache(maxsize=1 << 16)
+def _domain_facts(domain: str) -> tuple[bool, bool, str]:
+    """Free, disposable and typo suggestion for one ASCII domain: looked up once per domain."""
+    disposable = False
+    name = domain
+    while "." in name and not disposable:
+        disposable = name in DISPOSABLE_DOMAINS
+        name = name[name.index(".") + 1 :]
+    return domain in FREE_PROVIDERS, disposable, _suggest(domain)
+
+
+@lru_cache(maxsize=1 << 16)
+def _suggest(domain: str) -> str:
+    if domain in _KNOWN_DOMAINS:
+        return ""
+    return _one_slip_index().get(domain) or _two_slip_target(domain)
+
+
+def _one_slip_variants(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    variants = {head + tail[1:] for head, tail in splits if tail}
+    variants |= {head + tail[1] + tail[0] + tail[2:] for head, tail in splits if len(tail) > 1}
+    variants |= {head + c + tail[1:] for head, tail in splits if tail for c in _DOMAIN_CHARS}
+    variants |= {head + c + tail for head, tail in splits for c in _DOMAIN_CHARS}
+    variants.discard(word)
+    return variants
+
+
+def _is_plausible_slip(target: str, variant: str) -> bool:
+    """Whether a one-slip ``variant`` of ``target`` is more likely a typo than a real domain."""
+    if variant in _KNOWN_DOMAINS:
+        return False
+    name, _, suffix = target.partition(".")
+    variant_name, dot, variant_suffix = variant.partition(".")
+    if not dot or variant_name == name:
+        if len(suffix) == len(variant_suffix) == 2 and suffix.isalpha() and variant_suffix.isalpha():
+            # "de" -> "dk" swaps one country for another; only a transposition is a typo.
+            return sorted(suffix) == sorted(variant_suffix)
+        return True
+    return len(name) >= _MIN_NAME_FOR_NAME_EDITS
+
+
+@cache
+def _one_slip_index() -> dict[str, str]:
+    """Misspelt domain -> provider, for every plausible one-slip misspelling."""
+    index: dict[str, str] = {}
+    for target in TYPO_TARGETS:
+        for variant in _one_slip_variants(target):
+            if variant not in index and _is_plausible_slip(target, variant):
+                index[variant] = target
+    return index
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+    found = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found |= frontier
+    return found
+
+
+@cache
+def _two_slip_index() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(name with up to two letters deleted, suffix) -> long provider names, for a quick lookup."""
+    index: dict[tuple[str, str], tuple[str, ...]] = {}
+    for target in TYPO_TARGETS:
+        name, _, suffix = target.partition(".")
+        if len(name) >= _MIN_NAME_FOR_TWO_EDITS:
+            for key in _deletions(name, 2):
+                index[key, suffix] = (*index.get((key, suffix), ()), name)
+    return index
+
+
+def _two_slip_target(domain: str) -> str:
+    """A long provider name two slips from ``domain``'s first label, same suffix; else ""."""
+    name, _, suffix = domain.partition(".")
+    if len(name) < _MIN_NAME_FOR_TWO_EDITS - 2 or not suffix:
+        return ""
+    index = _two_slip_index()
+    for key in _deletions(name, 2):
+        for target_name in index.get((key, suffix), ()):
+            if target_name[0] == name[0] and _edit_distance(name, target_name) <= 2:
+                return f"{target_name}.{suffix}"
+    return ""
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: Levenshtein plus swaps of adjacent letters."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = int(a[i - 1] != b[j - 1])
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[-1]
+
+
+__all__ = [
+    "MAX_ADDRESS_OCTETS",
+    "MAX_LOCAL_OCTETS",
+    "NOT_TYPOS",
+    "TYPO_TARGETS",
+    "ParsedAddress",
+    "SyntaxProblem",
+    "parse_address",
+    "suggest_domain",
+    "unicodedata",
+]

@@ -1,0 +1,51 @@
+"""The values the engine hands out: results, reasons and one address's verification."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+
+class Result(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    RISKY = "risky"
+    UNKNOWN = "unknown"
+
+
+class Reason(StrEnum):
+    ACCEPTED_EMAIL = "accepted_email"
+    REJECTED_EMAIL = "rejected_email"
+    INVALID_EMAIL = "invalid_email"
+    INVALID_DOMAIN = "invalid_domain"
+    LOW_QUALITY = "low_quality"
+    LOW_DELIVERABILITY = "low_deliverability"
+    NO_CONNECT = "no_connect"
+    TIMEOUT = "timeout"
+    INVALID_SMTP = "invalid_smtp"
+    UNAVAILABLE_SMTP = "unavailable_smtp"
+    UNEXPECTED_ERROR = "unexpected_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The final word on one address, with the evidence it rests on."""
+
+    email: str
+    normalized: str
+    result: Result
+    reason: Reason
+    free: bool = False
+    disposable: bool = False
+    role: bool = False
+    accept_all: bool = False
+    did_you_mean: str = ""
+    mx_host: str = ""
+    smtp_code: int | None = None
+    smtp_message: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["result"] = str(self.result)
+        data["reason"] = str(self.reason)
+        return data

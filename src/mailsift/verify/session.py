@@ -1,0 +1,400 @@
+"""One SMTP conversation over asyncio: connect (direct or SOCKS5), STARTTLS, probe, quit.
+
+The protocol itself lives in ``smtp.py``; this module moves its bytes and turns every way
+a conversation can fail into one of the errors of ``errors.py``, with the stage it failed at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from python_socks import ProxyError
+from python_socks.async_.asyncio import Proxy
+
+from mailsift.verify.errors import (
+    ConnectFailed,
+    ConnectionDropped,
+    ProbeError,
+    ProbeTimeout,
+    ProtocolViolation,
+    SessionRefused,
+    Stage,
+)
+from mailsift.verify.netguard import check_target
+from mailsift.verify.smtp import (
+    SERVICE_CLOSING,
+    Answer,
+    Reply,
+    SmtpClient,
+    SmtpStateError,
+    SmtpSyntaxError,
+    Step,
+    check_envelope,
+    parse_extensions,
+)
+
+_READ_CHUNK = 4096
+_STREAM_LIMIT = 16 * 1024  # the StreamReader pauses the socket beyond twice this
+_QUIT_TIMEOUT = 2.0
+_CLOSE_TIMEOUT = 1.0
+
+_STAGES = {
+    Step.GREETING: Stage.GREETING,
+    Step.EHLO: Stage.EHLO,
+    Step.HELO: Stage.EHLO,
+    Step.STARTTLS: Stage.STARTTLS,
+    Step.MAIL: Stage.MAIL,
+    Step.RCPT: Stage.RCPT,
+    # Housekeeping outside any transaction.
+    Step.RSET: Stage.RSET,
+    Step.NOOP: Stage.RSET,
+    Step.QUIT: Stage.RSET,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    mx_host: str  # the MX name, for reporting and TLS SNI
+    address: str  # the IP address to connect to
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    helo_name: str
+    connect_timeout: float
+    command_timeout: float
+    starttls: bool = True  # use STARTTLS when offered
+    tls_verify: bool = False  # check the certificate (and hostname = mx_host) when True
+    proxy_url: str | None = None  # "socks5://user:pass@host:port"
+    allow_private: bool = False  # passed to netguard.check_target
+
+
+class RcptInterrupted(SessionRefused):
+    """A 421 arrived among the RCPT replies: the server is closing the session.
+
+    ``reply`` is the 421, ``mail_reply`` answered MAIL FROM and ``answered`` holds the
+    replies to the first ``len(answered)`` recipients, in order. The recipients after
+    those got no reply and can be asked again in another session.
+    """
+
+    def __init__(self, reply: Reply, mail_reply: Reply, answered: Sequence[Reply]) -> None:
+        super().__init__(Stage.RCPT, reply)
+        self.mail_reply = mail_reply
+        self.answered = tuple(answered)
+
+
+class _TlsUnavailable(Exception):
+    """STARTTLS was refused or its handshake failed: worth one more try in plain text."""
+
+
+class SmtpSession:
+    """An open, greeted SMTP session, ready to probe mailboxes. It never sends DATA.
+
+    A session that fails with anything but a ``SessionRefused`` closes itself; after a
+    ``SessionRefused`` on MAIL or RSET it is still usable. ``close()`` is always safe.
+    """
+
+    greeting: Reply
+    extensions: dict[str, str]
+    tls_active: bool
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        options: SessionOptions,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self.greeting = Reply(0, (), None)
+        self.extensions = {}
+        self.tls_active = False
+        self._reader = reader
+        self._writer = writer
+        self._client = SmtpClient()
+        self._ready: deque[Answer] = deque()
+        self._broken = False  # the byte stream can no longer be trusted
+        self._closed = False
+
+    # --- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, endpoint: Endpoint, options: SessionOptions) -> SmtpSession:
+        """Connect, read the greeting, EHLO (or HELO) and upgrade to TLS when offered.
+
+        When STARTTLS is refused or its handshake fails, reconnects once without it.
+        """
+        check_target(endpoint.address, allow_private=options.allow_private)
+        try:
+            return await cls._open(endpoint, options, starttls=options.starttls)
+        except _TlsUnavailable:
+            return await cls._open(endpoint, options, starttls=False)
+
+    @classmethod
+    async def _open(
+        cls, endpoint: Endpoint, options: SessionOptions, *, starttls: bool
+    ) -> SmtpSession:
+        reader, writer = await _connect(endpoint, options)
+        session = cls(endpoint, options, reader, writer)
+        try:
+            await session._start(starttls=starttls)
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    async def _start(self, *, starttls: bool) -> None:
+        self.greeting = await self._next_reply()
+        if not self.greeting.is_positive:
+            raise SessionRefused(Stage.GREETING, self.greeting)
+        await self._hello()
+        if starttls and "STARTTLS" in self.extensions:
+            await self._starttls()
+            await self._hello()
+
+    async def _hello(self) -> None:
+        name = self.options.helo_name
+        reply = await self._command(self._client.ehlo(name))
+        if reply.is_positive:
+            self.extensions = parse_extensions(reply)
+            return
+        if reply.is_permanent:  # EHLO unknown to the server: try the old greeting
+            reply = await self._command(self._client.helo(name))
+            if reply.is_positive:
+                self.extensions = {}
+                return
+        raise SessionRefused(Stage.EHLO, reply)
+
+    async def _starttls(self) -> None:
+        reply = await self._command(self._client.starttls())
+        if not reply.is_positive:
+            raise _TlsUnavailable(f"{reply.code} {reply.text}")
+        hostname = self.endpoint.mx_host.rstrip(".") or self.endpoint.address
+        try:
+            async with asyncio.timeout(self.options.command_timeout):
+                await self._writer.start_tls(
+                    _tls_context(verify=self.options.tls_verify), server_hostname=hostname
+                )
+        except ssl.SSLCertVerificationError as exc:
+            # A certificate that fails a check the operator asked for: no downgrade to plain.
+            self._broken = True
+            raise ConnectFailed(
+                Stage.STARTTLS, f"certificate rejected: {exc.verify_message}"
+            ) from exc
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            self._broken = True
+            raise _TlsUnavailable(str(exc)) from exc
+        self.tls_active = True
+        self.extensions = {}
+
+    # --- the public conversation ---------------------------------------------------------------
+
+    @property
+    def supports_pipelining(self) -> bool:
+        return "PIPELINING" in self.extensions
+
+    @property
+    def supports_smtputf8(self) -> bool:
+        return "SMTPUTF8" in self.extensions
+
+    async def probe(
+        self, sender: str, recipients: Sequence[str], *, smtputf8: bool = False
+    ) -> tuple[Reply, list[Reply]]:
+        """Ask about ``recipients`` in one MAIL transaction; return MAIL's and each RCPT's reply.
+
+        Raises ``SessionRefused(Stage.MAIL)`` when MAIL FROM is not accepted, and
+        ``RcptInterrupted`` (a ``SessionRefused`` at ``Stage.RCPT``) when the server sends
+        421 among the RCPT replies. The caller sends ``reset()`` before the next probe.
+        """
+        self._check_usable()
+        if smtputf8 and not self.supports_smtputf8:
+            raise ValueError("the server does not offer SMTPUTF8")
+        check_envelope(sender, recipients, smtputf8=smtputf8)
+        async with self._guard():
+            if self.supports_pipelining:
+                return await self._probe_pipelined(sender, recipients, smtputf8=smtputf8)
+            return await self._probe_stepwise(sender, recipients, smtputf8=smtputf8)
+
+    async def _probe_pipelined(
+        self, sender: str, recipients: Sequence[str], *, smtputf8: bool
+    ) -> tuple[Reply, list[Reply]]:
+        # RFC 2920: MAIL and every RCPT in one write, then the replies in order.
+        batch = self._client.mail_from(sender, smtputf8=smtputf8)
+        batch += b"".join(self._client.rcpt_to(recipient) for recipient in recipients)
+        await self._send(batch)
+        mail = await self._next_reply()
+        if not mail.is_positive:
+            await self._settle()
+            raise SessionRefused(Stage.MAIL, mail)
+        replies: list[Reply] = []
+        for _ in recipients:
+            _check_rcpt(await self._next_reply(), mail, replies)
+        return mail, replies
+
+    async def _probe_stepwise(
+        self, sender: str, recipients: Sequence[str], *, smtputf8: bool
+    ) -> tuple[Reply, list[Reply]]:
+        mail = await self._command(self._client.mail_from(sender, smtputf8=smtputf8))
+        if not mail.is_positive:
+            raise SessionRefused(Stage.MAIL, mail)
+        replies: list[Reply] = []
+        for recipient in recipients:
+            _check_rcpt(await self._command(self._client.rcpt_to(recipient)), mail, replies)
+        return mail, replies
+
+    async def reset(self) -> Reply:
+        """RSET: end the transaction. A non-2xx reply raises ``SessionRefused(Stage.RSET)``."""
+        self._check_usable()
+        async with self._guard():
+            reply = await self._command(self._client.rset())
+            if not reply.is_positive:
+                raise SessionRefused(Stage.RSET, reply)
+            return reply
+
+    async def close(self) -> None:
+        """QUIT when the conversation is in a clean state (briefly), then close. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            graceful = self._in_sync()
+            if graceful:
+                with contextlib.suppress(ProbeError, SmtpStateError):
+                    await self._command(self._client.quit(), limit=_QUIT_TIMEOUT)
+            if graceful and not self._broken:
+                self._writer.close()
+            else:
+                self._writer.transport.abort()
+        await self._wait_closed()
+
+    # --- moving bytes ---------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._closed or self._client.closed:
+            raise SmtpStateError("the session is closed")
+
+    def _in_sync(self) -> bool:
+        return not (self._broken or self._client.closed or self._client.pending)
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Close the session when a failure (or a cancellation) leaves it out of step."""
+        try:
+            yield
+        except BaseException:
+            if not self._in_sync():
+                await self.close()
+            raise
+
+    async def _settle(self) -> None:
+        """Read the replies still owed (pipelined RCPTs after a refused MAIL), ignoring them."""
+        try:
+            while self._client.pending:
+                await self._next_reply()
+        except ProbeError:
+            self._broken = True
+
+    async def _command(self, data: bytes, *, limit: float | None = None) -> Reply:
+        await self._send(data, limit=limit)
+        return await self._next_reply(limit=limit)
+
+    def _stage(self) -> Stage:
+        pending = self._client.pending
+        return _STAGES[pending[0]] if pending else Stage.RSET
+
+    async def _send(self, data: bytes, *, limit: float | None = None) -> None:
+        stage = self._stage()
+        limit = limit if limit is not None else self.options.command_timeout
+        try:
+            self._writer.write(data)
+            async with asyncio.timeout(limit):
+                await self._writer.drain()
+        except TimeoutError as exc:
+            self._broken = True
+            raise ProbeTimeout(stage, f"could not send within {limit}s") from exc
+        except OSError as exc:
+            self._broken = True
+            raise ConnectionDropped(stage, f"connection lost while sending: {exc}") from exc
+
+    async def _next_reply(self, *, limit: float | None = None) -> Reply:
+        """The next reply. ``limit`` bounds reading all of it, so trickled bytes cannot stall us."""
+        if not self._ready:
+            await self._fill(limit if limit is not None else self.options.command_timeout)
+        return self._ready.popleft().reply
+
+    async def _fill(self, limit: float) -> None:
+        stage = self._stage()
+        try:
+            async with asyncio.timeout(limit):
+                while not self._ready:
+                    chunk = await self._reader.read(_READ_CHUNK)
+                    if not chunk:
+                        raise ConnectionDropped(stage, "the server closed the connection")
+                    self._ready.extend(self._client.receive(chunk))
+        except TimeoutError as exc:
+            self._broken = True
+            raise ProbeTimeout(stage, f"no complete reply within {limit}s") from exc
+        except SmtpSyntaxError as exc:
+            self._broken = True
+            raise ProtocolViolation(stage, str(exc)) from exc
+        except OSError as exc:
+            self._broken = True
+            raise ConnectionDropped(stage, f"connection lost: {exc}") from exc
+        except ConnectionDropped:
+            self._broken = True
+            raise
+
+    async def _wait_closed(self) -> None:
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+        except TimeoutError:
+            self._writer.transport.abort()
+            await asyncio.sleep(0)  # let the transport release its socket
+        except OSError:  # ssl.SSLError included: why it ended was already reported
+            return
+
+
+def _check_rcpt(reply: Reply, mail: Reply, replies: list[Reply]) -> None:
+    """Append one RCPT reply, or stop at a 421: the server is closing."""
+    if reply.code == SERVICE_CLOSING:
+        raise RcptInterrupted(reply, mail, replies)
+    replies.append(reply)
+
+
+async def _connect(
+    endpoint: Endpoint, options: SessionOptions
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        async with asyncio.timeout(options.connect_timeout):
+            if options.proxy_url is None:
+                return await asyncio.open_connection(
+                    endpoint.address, endpoint.port, limit=_STREAM_LIMIT
+                )
+            proxy = Proxy.from_url(options.proxy_url)
+            sock = await proxy.connect(dest_host=endpoint.address, dest_port=endpoint.port)
+            try:
+                return await asyncio.open_connection(sock=sock, limit=_STREAM_LIMIT)
+            except BaseException:
+                sock.close()
+                raise
+    except TimeoutError as exc:  # also python-socks' ProxyTimeoutError
+        raise ProbeTimeout(
+            Stage.CONNECT, f"no connection within {options.connect_timeout}s"
+        ) from exc
+    except (OSError, ProxyError) as exc:
+        raise ConnectFailed(Stage.CONNECT, str(exc) or type(exc).__name__) from exc
+
+
+def _tls_context(*, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        # Opportunistic TLS (RFC 7435): encrypt even when the certificate proves nothing.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
