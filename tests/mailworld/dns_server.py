@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import cast
 
 import dns.exception
 import dns.flags
@@ -61,7 +62,9 @@ class Zone:
         """
         key = _key(name)
         rtype = dns.rdatatype.from_text(rdtype)
-        record = dns.rdata.from_text(dns.rdataclass.IN, rtype, rdata, origin=dns.name.root)
+        record = dns.rdata.from_text(
+            dns.rdataclass.IN, rtype, rdata, origin=dns.name.root, relativize=False
+        )
         by_type = self.records.setdefault(key, {})
         rrset = by_type.get(rtype)
         if rrset is None:
@@ -127,8 +130,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Python 3.11's datagram transport does not subclass DatagramTransport, but is one.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self._server._spawn(self._reply(data, addr))
@@ -259,6 +262,6 @@ class DnsServer:
         response.answer.extend(reply.answer)
         response.authority.extend(reply.authority)
         if tcp:
-            return response.to_wire()
+            return response.to_wire(max_size=65535)
         limit = max(query.payload, _UDP_DEFAULT_SIZE) if query.edns >= 0 else _UDP_DEFAULT_SIZE
         return response.to_wire(max_size=limit, prefer_truncation=True)

@@ -223,6 +223,7 @@ class SmtpServer:
         self._requested_port = port
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # When each (client IP, sender, recipient) was first seen, for greylisting.
         self.greylist: dict[tuple[str, str, str], float] = {}
 
     @property
@@ -241,6 +242,7 @@ class SmtpServer:
         if self._server is None:
             return
         self._server.close()
+        await asyncio.sleep(0)  # let sessions accepted just now start, so they can be ended
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -258,6 +260,8 @@ class SmtpServer:
             await _Session(self, reader, writer, client, commands).run(active)
         except (ConnectionError, OSError, ssl.SSLError, asyncio.IncompleteReadError):
             pass  # the client went away: that is its right
+        except asyncio.CancelledError:
+            pass  # stop() ends the session; a cancelled task here would be logged as an error
         finally:
             self.stats.close_session(client)
             writer.close()
@@ -376,6 +380,9 @@ class _Session:
         for raw in lines:
             line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
             self.stats.log_command(self.commands, line)
+            if len(raw) > MAX_LINE:
+                answers.append(_Answer(_reply(500, "5.5.0 Error: line too long"), close=True))
+                break
             answer = self._answer(line)
             answers.append(answer)
             if answer.close or answer.starttls:

@@ -253,7 +253,8 @@ class MailWorld:
         self.servers.clear()
 
     async def _stop(self) -> None:
-        await self._stop_smtp()
+        # The servers stay in ``servers``: their counters can still be read.
+        await asyncio.gather(*(server.stop() for server in self.servers.values()))
         await self.dns.stop()
 
     def _run(self, coro: Any) -> Any:

@@ -18,6 +18,7 @@ from mailsift.verify.dns import DnsResolver, MailHost, MailRoute, RouteStatus, p
 from tests.mailworld.dns_server import DnsServer, Zone
 
 BIG_MX_COUNT = 40  # about 1.9 kB of MX records: over the resolver's 1232-byte EDNS size
+MEDIUM_MX_COUNT = 15  # about 0.7 kB: over plain DNS's 512 bytes, within EDNS
 
 
 class FakeClock:
@@ -46,6 +47,7 @@ def build_zone() -> Zone:
     zone.add("mx.half.test", "A", "127.0.0.5")
     zone.add("dangling.test", "MX", "10 mx.nowhere.test.")
     zone.add("nullmx.test", "MX", "0 .")
+    zone.add("dotmx.test", "MX", "10 .")
     zone.add("implicit4.test", "A", "127.0.0.6")
     zone.add("implicit6.test", "AAAA", "::1")
     zone.add("txtonly.test", "TXT", '"v=spf1 -all"')
@@ -71,6 +73,8 @@ def build_zone() -> Zone:
     for i in range(BIG_MX_COUNT):
         zone.add("big.test", "MX", f"{i} mail-exchanger-host-number-{i:02d}.big.test.")
     zone.add("mail-exchanger-host-number-00.big.test", "A", "127.0.0.11")
+    for i in range(MEDIUM_MX_COUNT):
+        zone.add("medium.test", "MX", f"{i} mail-exchanger-host-number-{i:02d}.big.test.")
     return zone
 
 
@@ -137,7 +141,9 @@ async def test_mx_hosts_none_with_address_is_no_mail_host(resolver: DnsResolver)
 
 async def test_nxdomain(resolver: DnsResolver) -> None:
     route = await resolver.mail_route("nope.test")
-    assert route == MailRoute("nope.test", RouteStatus.NXDOMAIN, (), False, "nope.test does not exist")
+    assert route == MailRoute(
+        "nope.test", RouteStatus.NXDOMAIN, (), False, "nope.test does not exist"
+    )
 
 
 async def test_null_mx(resolver: DnsResolver, server: DnsServer) -> None:
@@ -145,6 +151,12 @@ async def test_null_mx(resolver: DnsResolver, server: DnsServer) -> None:
     assert route.status is RouteStatus.NULL_MX
     assert route.hosts == ()
     assert server.queries[("nullmx.test", "A")] == 0  # no implicit MX fallback
+
+
+async def test_mx_naming_only_the_root_is_no_mail_host(resolver: DnsResolver) -> None:
+    route = await resolver.mail_route("dotmx.test")  # not RFC 7505's form, but no host either
+    assert route.status is RouteStatus.NO_MAIL_HOST
+    assert route.detail == "the MX records of dotmx.test name no host"
 
 
 async def test_implicit_mx_via_a(resolver: DnsResolver) -> None:
@@ -235,21 +247,47 @@ async def test_truncated_udp_answer_is_retried_over_tcp(
     assert server.tcp_queries[("big.test", "MX")] == 1
 
 
+async def test_resolver_uses_edns_to_avoid_tcp(resolver: DnsResolver, server: DnsServer) -> None:
+    route = await resolver.mail_route("medium.test")
+    assert len(route.hosts) == MEDIUM_MX_COUNT
+    assert server.queries[("medium.test", "MX")] == 1
+    assert server.tcp_queries[("medium.test", "MX")] == 0
+
+
 # --- nameservers --------------------------------------------------------------------------------
 
 
-async def test_next_nameserver_is_tried_when_one_refuses(server: DnsServer) -> None:
+async def test_next_nameserver_is_tried_when_one_is_dead(server: DnsServer) -> None:
     dead = f"127.0.0.1:{closed_udp_port()}"
-    resolver = DnsResolver([dead, f"127.0.0.1:{server.port}"], timeout=1.0)
+    resolver = DnsResolver([dead, f"127.0.0.1:{server.port}"], timeout=0.4)
     route = await resolver.mail_route("implicit4.test")
     assert route.status is RouteStatus.OK
 
 
-async def test_no_nameserver_answering_is_dns_error() -> None:
-    resolver = DnsResolver([f"127.0.0.1:{closed_udp_port()}"], timeout=1.0)
-    route = await resolver.mail_route("ok.test")
+async def test_next_nameserver_is_tried_after_servfail(server: DnsServer) -> None:
+    failing_zone = Zone()
+    failing_zone.servfail("implicit4.test")
+    async with DnsServer(failing_zone) as failing:
+        nameservers = [f"127.0.0.1:{failing.port}", f"127.0.0.1:{server.port}"]
+        route = await DnsResolver(nameservers, timeout=1.0).mail_route("implicit4.test")
+        assert failing.queries[("implicit4.test", "MX")] == 1
+    assert route.status is RouteStatus.OK
+
+
+async def test_every_nameserver_failing_is_dns_error(server: DnsServer) -> None:
+    async with DnsServer(server.zone) as twin:
+        nameservers = [f"127.0.0.1:{server.port}", f"127.0.0.1:{twin.port}"]
+        route = await DnsResolver(nameservers, timeout=1.0).mail_route("broken.test")
+        assert twin.queries[("broken.test", "MX")] == 1
     assert route.status is RouteStatus.DNS_ERROR
-    assert route.detail.startswith("DNS server failure")
+    assert server.queries[("broken.test", "MX")] == 1
+
+
+async def test_dead_nameserver_is_a_timeout() -> None:
+    # UDP gives no "connection refused" to the resolver: a dead server is a silent one.
+    resolver = DnsResolver([f"127.0.0.1:{closed_udp_port()}"], timeout=0.3)
+    route = await resolver.mail_route("ok.test")
+    assert route.status is RouteStatus.DNS_TIMEOUT
 
 
 async def test_ipv6_nameserver_with_port() -> None:
@@ -454,12 +492,15 @@ async def test_server_names_are_case_insensitive(server: DnsServer) -> None:
 async def test_server_follows_cname(server: DnsServer) -> None:
     response = await ask(server, "mail.alias.test", "A")
     assert [rrset.rdtype for rrset in response.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+    assert isinstance(response, dns.message.QueryMessage)
     assert response.resolve_chaining().answer is not None
 
 
 async def test_server_truncates_over_udp_and_answers_over_tcp(server: DnsServer) -> None:
     small = await ask(server, "big.test", "MX")
     assert small.flags & dns.flags.TC
+    medium = await ask(server, "medium.test", "MX")
+    assert medium.flags & dns.flags.TC
     roomy = await ask(server, "big.test", "MX", payload=4096)
     assert not roomy.flags & dns.flags.TC
     assert len(roomy.answer[0]) == BIG_MX_COUNT

@@ -299,7 +299,8 @@ def _dnspython_resolver(
         resolver.nameservers = [dns.nameserver.Do53Nameserver(a, p) for a, p in nameservers]
     resolver.cache = None  # mailsift caches with its own clock and rules
     resolver.lifetime = timeout
-    resolver.timeout = min(timeout, _PER_TRY_TIMEOUT)
+    # Leave every nameserver a chance within the lifetime: a dead one just times out.
+    resolver.timeout = min(timeout / max(len(resolver.nameservers), 1), _PER_TRY_TIMEOUT)
     resolver.use_edns(0, 0, _EDNS_PAYLOAD)
     return resolver
 

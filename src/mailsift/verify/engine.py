@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _ADDRESSES_PER_HOST = 2  # failover across a host's IPs, but not through dozens of them
 _MAX_ENDPOINTS = 6
 _DNS_CONCURRENCY = 64
+_GOODBYE_SECONDS = 3.0
 _PROBE_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -204,6 +205,8 @@ class _Run:
         try:
             for _ in range(expected):
                 yield await self.out.get()
+            if self.tasks:  # sessions still saying QUIT: let them finish politely
+                await asyncio.wait(set(self.tasks), timeout=_GOODBYE_SECONDS)
         finally:
             self.closed = True
             for task in self.tasks:

@@ -97,7 +97,8 @@ class SmtpSession:
     """An open, greeted SMTP session, ready to probe mailboxes. It never sends DATA.
 
     A session that fails with anything but a ``SessionRefused`` closes itself; after a
-    ``SessionRefused`` on MAIL or RSET it is still usable. ``close()`` is always safe.
+    ``SessionRefused`` on MAIL or RSET it is still usable unless ``is_open`` says otherwise.
+    ``close()`` is always safe.
     """
 
     greeting: Reply
@@ -197,6 +198,11 @@ class SmtpSession:
     # --- the public conversation ---------------------------------------------------------------
 
     @property
+    def is_open(self) -> bool:
+        """False once closed, or once the server has announced it is closing (421)."""
+        return not (self._closed or self._client.closed)
+
+    @property
     def supports_pipelining(self) -> bool:
         return "PIPELINING" in self.extensions
 
@@ -213,7 +219,7 @@ class SmtpSession:
         ``RcptInterrupted`` (a ``SessionRefused`` at ``Stage.RCPT``) when the server sends
         421 among the RCPT replies. The caller sends ``reset()`` before the next probe.
         """
-        self._check_usable()
+        await self._check_usable(Stage.MAIL)
         if smtputf8 and not self.supports_smtputf8:
             raise ValueError("the server does not offer SMTPUTF8")
         check_envelope(sender, recipients, smtputf8=smtputf8)
@@ -251,7 +257,7 @@ class SmtpSession:
 
     async def reset(self) -> Reply:
         """RSET: end the transaction. A non-2xx reply raises ``SessionRefused(Stage.RSET)``."""
-        self._check_usable()
+        await self._check_usable(Stage.RSET)
         async with self._guard():
             reply = await self._command(self._client.rset())
             if not reply.is_positive:
@@ -263,23 +269,33 @@ class SmtpSession:
         if not self._closed:
             self._closed = True
             graceful = self._in_sync()
-            if graceful:
-                with contextlib.suppress(ProbeError, SmtpStateError):
-                    await self._command(self._client.quit(), limit=_QUIT_TIMEOUT)
-            if graceful and not self._broken:
-                self._writer.close()
-            else:
-                self._writer.transport.abort()
+            try:
+                if graceful:
+                    with contextlib.suppress(ProbeError, SmtpStateError):
+                        await self._command(self._client.quit(), limit=_QUIT_TIMEOUT)
+            finally:  # cancelled while saying goodbye: the socket must still be released
+                if graceful and not self._broken:
+                    self._writer.close()
+                else:
+                    self._writer.transport.abort()
         await self._wait_closed()
 
     # --- moving bytes ---------------------------------------------------------------------------
 
-    def _check_usable(self) -> None:
-        if self._closed or self._client.closed:
+    async def _check_usable(self, stage: Stage) -> None:
+        if self._closed:
             raise SmtpStateError("the session is closed")
+        goodbye = self._client.closing_reply
+        if goodbye is not None:  # a 421 that came on its own, after the last awaited reply
+            await self.close()
+            raise SessionRefused(stage, goodbye)
+
+    def _owed(self) -> int:
+        """Replies to commands already sent that the caller has not consumed yet."""
+        return len(self._ready) + len(self._client.pending)
 
     def _in_sync(self) -> bool:
-        return not (self._broken or self._client.closed or self._client.pending)
+        return not (self._broken or self._client.closed or self._owed())
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -294,7 +310,7 @@ class SmtpSession:
     async def _settle(self) -> None:
         """Read the replies still owed (pipelined RCPTs after a refused MAIL), ignoring them."""
         try:
-            while self._client.pending:
+            for _ in range(self._owed()):
                 await self._next_reply()
         except ProbeError:
             self._broken = True

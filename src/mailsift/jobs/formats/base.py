@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 class IntakeError(Exception):
-    """A list that cannot be taken in; ``message`` is one sentence meant for the person who sent it."""
+    """A list that cannot be taken in; ``message`` is one sentence for the person who sent it."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -22,6 +22,9 @@ class IntakeLimits:
     max_columns: int = 200
     max_line_bytes: int = 64 * 1024
     max_xlsx_uncompressed_bytes: int = 1024 * 1024 * 1024  # zip-bomb guard
+
+
+DEFAULT_LIMITS = IntakeLimits()
 
 
 def describe_size(n_bytes: int) -> str:

@@ -1,0 +1,205 @@
+"""``mailsift verify FILE``: a whole list, locally, in one process, resumable.
+
+The list becomes a job in the local store (SQLite under ``./data/`` unless
+``MAILSIFT_DATABASE_URL`` says otherwise) and in-process workers verify it. Interrupted, the
+same command on the same file picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Protocol, runtime_checkable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailsift.cli.common import fail, load_settings, stderr
+from mailsift.dispatch.inprocess import InProcessDispatcher
+from mailsift.jobs.intake import IntakeError
+from mailsift.jobs.results import write_results
+from mailsift.jobs.runner import ChunkVerifier, JobRunner
+from mailsift.jobs.service import (
+    DEFAULT_CHUNK_SIZE,
+    create_job,
+    discard_orphans,
+    file_fingerprint,
+    find_resumable,
+    get_job,
+    result_counts,
+)
+from mailsift.settings import Settings
+from mailsift.store import Store, database_url, open_store, upgrade
+from mailsift.store.models import ACTIVE_STAGES, Job, JobSource, JobStage
+
+VerifierFactory = Callable[[Settings], ChunkVerifier]
+DEFAULT_WORKERS = 4
+_POLL_SECONDS = 0.25
+_RESULT_ORDER = ("valid", "invalid", "risky", "unknown")
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+def default_verifier(settings: Settings) -> ChunkVerifier:
+    from mailsift.verify.engine import Verifier
+
+    return Verifier(settings)
+
+
+def register(
+    app: typer.Typer,
+    *,
+    verifier_factory: VerifierFactory = default_verifier,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    workers: int = DEFAULT_WORKERS,
+) -> None:
+    """Add ``verify`` to ``app``; the keywords exist for tests and embedding."""
+
+    def verify(
+        file: Annotated[Path, typer.Argument(help="The list: CSV, TSV, TXT or XLSX.")],
+        out_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--output-dir", "-o", help="Where to write the files (default: next to FILE)."
+            ),
+        ] = None,
+    ) -> None:
+        """Verify a whole list and write FILE-valid.csv, FILE-invalid.csv and FILE-unknown.csv."""
+        settings = load_settings()
+        target = out_dir if out_dir is not None else file.parent
+        run = _Run(settings, verifier_factory, chunk_size=chunk_size, workers=workers)
+        try:
+            url = database_url(settings.database_url, settings.data_dir)
+            upgrade(url)
+            asyncio.run(run.main(url, file, target))
+        except KeyboardInterrupt:
+            stderr.print("Interrupted. Run the same command again to resume where it stopped.")
+            raise typer.Exit(130) from None
+        except IntakeError as exc:
+            fail(f"{file}: {exc.message}")
+        except OSError as exc:
+            fail(f"{exc.filename or file}: {exc.strerror or exc}")
+        except (SQLAlchemyError, ValueError) as exc:
+            fail(f"database: {exc}")
+
+    app.command("verify")(verify)
+
+
+class _Run:
+    def __init__(
+        self, settings: Settings, factory: VerifierFactory, *, chunk_size: int, workers: int
+    ) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.chunk_size = chunk_size
+        self.workers = workers
+
+    async def main(self, url: str, file: Path, out_dir: Path) -> None:
+        async with open_store(url) as store:
+            await discard_orphans(store)
+            job = await self.job_for(store, file)
+            job = await self.process(store, job)
+            if job.stage != JobStage.COMPLETED:
+                fail(f"job {job.public_id} ended {job.stage}: {job.message}", code=1)
+            paths = await write_results(store, job, out_dir)
+            counts = await result_counts(store, job.id)
+        _print_summary(job, counts, list(paths.values()))
+
+    async def job_for(self, store: Store, file: Path) -> Job:
+        fingerprint = await asyncio.to_thread(file_fingerprint, file)
+        job = await find_resumable(store, fingerprint, source=JobSource.CLI)
+        if job is not None:
+            stderr.print(
+                f"Resuming {escape(file.name)}: {job.done:,} of {job.total:,} already verified."
+            )
+            return job
+        return await create_job(
+            store, file, file.name, source=JobSource.CLI, chunk_size=self.chunk_size
+        )
+
+    async def process(self, store: Store, job: Job) -> Job:
+        """Run the workers until the job is no longer active, showing progress."""
+        if job.stage not in ACTIVE_STAGES:
+            return job
+        verifier = self.factory(self.settings)
+        dispatcher = InProcessDispatcher(
+            store, JobRunner(store, verifier), workers=self.workers, poll_interval=0.5
+        )
+        try:
+            await dispatcher.start()
+            await dispatcher.submit(job.id)
+            return await _watch(store, job)
+        finally:
+            await dispatcher.stop()
+            if isinstance(verifier, _Closable):
+                await verifier.aclose()
+
+
+async def _watch(store: Store, job: Job) -> Job:
+    with _progress() as progress:
+        task = progress.add_task(escape(job.filename), total=job.total, completed=job.done)
+        while job.stage in ACTIVE_STAGES:
+            await asyncio.sleep(_POLL_SECONDS)
+            current = await get_job(store, job.id)
+            if current is None:
+                raise RuntimeError(f"job {job.public_id} disappeared from the store")
+            job = current
+            progress.update(task, completed=job.done)
+    return job
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:,.1f}/s" if speed else "-/s", style="progress.data.speed")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+    )
+
+
+def _print_summary(job: Job, counts: dict[tuple[str, str], int], paths: list[Path]) -> None:
+    table = Table(title=f"{job.filename}: {job.total:,} unique addresses")
+    table.add_column("result")
+    table.add_column("reason")
+    table.add_column("addresses", justify="right")
+    rank = {result: n for n, result in enumerate(_RESULT_ORDER)}
+    for (result, reason), count in sorted(
+        counts.items(), key=lambda kv: (rank.get(kv[0][0], 9), kv[0][1])
+    ):
+        table.add_row(result, reason, f"{count:,}")
+    for result in _RESULT_ORDER:
+        subtotal = sum(n for (r, _), n in counts.items() if r == result)
+        table.add_row(f"[bold]{result}[/]", "[bold]all[/]", f"[bold]{subtotal:,}[/]")
+    console = Console(highlight=False)
+    console.print(table)
+    if job.duplicates or job.blank:
+        console.print(f"Skipped {job.duplicates:,} duplicate and {job.blank:,} blank row(s).")
+    for path in paths:
+        console.print(f"Wrote {escape(str(path))}")

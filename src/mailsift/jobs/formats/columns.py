@@ -1,0 +1,176 @@
+"""Finding the header row and the email column of a sampled table, and the delimiter that makes one.
+
+A first row is a header when none of its cells is an address and either one of its cells is named
+like an email column (in several languages) or it carries a label above a column of addresses. The
+email column is the named one when its cells are mostly addresses, else the column where most
+sampled cells are addresses.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+IsAddress = Callable[[str], bool]
+
+# Header names after folding (lower case, accents and punctuation dropped).
+_EXACT_NAMES = frozenset(
+    {
+        "email", "emails", "mail", "emailaddress", "emailaddresses", "mailaddress", "emailid",
+        "emailadresse", "mailadresse", "emailadres", "emailadress", "adresseemail", "adressemail",
+        "adressecourriel", "adresseelectronique", "courriel", "mel",
+        "correo", "correoelectronico", "direcciondecorreo", "direcciondecorreoelectronico",
+        "posta", "postaelettronica", "indirizzoemail", "enderecodeemail", "epost",
+        "epostadress", "epostadresse", "eposta", "sahkoposti", "adresemail", "почта",
+        "электроннаяпочта", "емейл", "имейл", "メール", "メールアドレス", "邮箱", "电子邮件",
+    }
+)  # fmt: skip
+_PARTIAL_NAMES = ("mail", "correo", "courriel", "epost", "eposta", "почт", "メール", "邮")
+
+# A column counts as addresses when at least this share of its non-blank sampled cells are.
+_CONTENT_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class EmailColumn:
+    """Where the addresses are: ``header_row`` indexes the sample (None: no header)."""
+
+    header_row: int | None
+    column: int
+
+
+def header_rank(cell: str) -> int | None:
+    """0 for an exact email-column name, 1 for one containing "email", 2 for a weaker hint."""
+    name = _fold(cell)
+    if not name:
+        return None
+    if name in _EXACT_NAMES:
+        return 0
+    if "email" in name:
+        return 1
+    if any(part in name for part in _PARTIAL_NAMES):
+        return 2
+    return None
+
+
+def _fold(cell: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", cell.strip().lower())
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+def locate_email_column(rows: Sequence[Sequence[str]], is_address: IsAddress) -> EmailColumn | None:
+    """The header row and email column of ``rows`` (leading blank rows allowed), or None."""
+    first_idx = next((i for i, row in enumerate(rows) if _has_text(row)), None)
+    if first_idx is None:
+        return None
+    first, body = rows[first_idx], rows[first_idx + 1 :]
+    if not any(is_address(cell) for cell in first):
+        shares = _address_shares(body, is_address)
+        content = _best_content_column(shares)
+        named = {c: rank for c, cell in enumerate(first) if (rank := header_rank(cell)) is not None}
+        if named:
+            return EmailColumn(first_idx, _pick_named(named, shares, content))
+        if content is not None and _is_label(first, content):
+            return EmailColumn(first_idx, content)
+    content = _best_content_column(_address_shares(rows, is_address))
+    return None if content is None else EmailColumn(None, content)
+
+
+def _has_text(row: Sequence[str]) -> bool:
+    return any(cell.strip() for cell in row)
+
+
+def _is_label(row: Sequence[str], column: int) -> bool:
+    cell = row[column].strip() if column < len(row) else ""
+    return bool(cell) and "@" not in cell
+
+
+def _address_shares(
+    rows: Sequence[Sequence[str]], is_address: IsAddress
+) -> dict[int, tuple[float, int]]:
+    """Per column with text: (share of its non-blank cells that are addresses, address count)."""
+    filled: Counter[int] = Counter()
+    hits: Counter[int] = Counter()
+    for row in rows:
+        for column, cell in enumerate(row):
+            if cell.strip():
+                filled[column] += 1
+                if is_address(cell):
+                    hits[column] += 1
+    return {column: (hits[column] / n, hits[column]) for column, n in filled.items()}
+
+
+def _best_content_column(shares: dict[int, tuple[float, int]]) -> int | None:
+    """The column with the most addresses, provided most of its cells are addresses."""
+    eligible = {c: hits for c, (share, hits) in shares.items() if hits and share >= _CONTENT_SHARE}
+    return max(eligible, key=lambda c: (eligible[c], -c)) if eligible else None
+
+
+def _pick_named(
+    named: dict[int, int], shares: dict[int, tuple[float, int]], content: int | None
+) -> int:
+    """A named column full of addresses; else the content column; else the best name."""
+    full = [c for c in named if shares.get(c, (0.0, 0))[0] >= _CONTENT_SHARE]
+    if full:
+        return min(full, key=lambda c: (named[c], -shares[c][0], c))
+    if content is not None:
+        return content
+    return min(named, key=lambda c: (named[c], c))
+
+
+@dataclass(frozen=True, slots=True)
+class DelimitedTable:
+    """The sample split by the chosen delimiter ("" when each line is one value)."""
+
+    delimiter: str
+    rows: list[list[str]]
+    email: EmailColumn
+
+
+def choose_delimiter(
+    lines: list[str], candidates: Sequence[str], is_address: IsAddress, *, complete: bool
+) -> DelimitedTable | None:
+    """The candidate whose split gives an email column and the most regular, widest table.
+
+    ``complete``: ``lines`` is the whole file; otherwise the last record may be cut and is dropped.
+    A table of one column is the one-value-a-line layout, delimiter "", unless its values are
+    quoted: then it is a one-column CSV, delimiter ",", so that the quotes are read as quoting.
+    """
+    quoted = any(line.startswith('"') for line in lines)
+    best: tuple[tuple[bool, float, int], DelimitedTable] | None = None
+    for delimiter in (*candidates, ""):
+        rows = _split(lines, delimiter, complete=complete)
+        email = None if rows is None else locate_email_column(rows, is_address)
+        if rows is None or email is None:
+            continue
+        regularity, width = _shape(rows)
+        if width <= 1 and delimiter and not (delimiter == "," and quoted):
+            continue  # one column: the "" candidate's business
+        key = (width > 1, regularity, width)
+        if best is None or key > best[0]:
+            best = (key, DelimitedTable(delimiter, rows, email))
+    return None if best is None else best[1]
+
+
+def _split(lines: list[str], delimiter: str, *, complete: bool) -> list[list[str]] | None:
+    """The sample split by ``delimiter``, or None when it is not CSV that way."""
+    if delimiter:
+        try:
+            rows = list(csv.reader(lines, delimiter=delimiter))
+        except csv.Error:
+            return None
+    else:
+        rows = [[line.rstrip("\r\n")] for line in lines]
+    return rows if complete else rows[:-1]
+
+
+def _shape(rows: list[list[str]]) -> tuple[float, int]:
+    """(share of non-blank rows that have the most common width, that width)."""
+    widths = Counter(len(row) for row in rows if _has_text(row))
+    if not widths:
+        return 0.0, 0
+    width, count = widths.most_common(1)[0]
+    return count / widths.total(), width

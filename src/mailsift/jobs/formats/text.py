@@ -1,0 +1,221 @@
+"""Delimited text lists: encoding detection, a pre-scan of the whole file, bounded line reading.
+
+Encoding rules: a byte-order mark decides (UTF-8, UTF-16, UTF-32). Without one, the file is UTF-8
+when every byte of it decodes as UTF-8, else Windows-1252. A file that is valid UTF-8 with accents
+up to some line and then stops being UTF-8 mixes encodings and is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import AnyStr, TextIO
+
+from mailsift.jobs.formats.base import IntakeError, IntakeLimits, describe_size
+
+_CHUNK = 1 << 20
+
+# Order matters: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+# Most bytes one decoded character can take in the file, per encoding.
+_WIDEST_CHAR = {"utf-8": 4, "utf-8-sig": 4, "utf-16": 4, "utf-32": 4}
+# Bytes per element of a decoded str for the encodings whose lines are measured after decoding.
+_TEXT_UNIT = {"utf-16": 2, "utf-32": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class TextScan:
+    """What one pass over the raw file learned."""
+
+    encoding: str
+    lines: int  # physical lines: an upper bound on records
+    has_quotes: bool  # a '"' anywhere: records may span lines
+    blank: bool  # nothing but whitespace
+
+
+class _Undecodable(Exception):
+    def __init__(self, line: int, saw_non_ascii: bool) -> None:
+        super().__init__(line)
+        self.line = line
+        self.saw_non_ascii = saw_non_ascii
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """The encoding a leading byte-order mark announces, or None."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    return None
+
+
+def scan_text(path: Path, limits: IntakeLimits) -> TextScan:
+    """Decode the whole file once, chunk by chunk, and check what can be checked up front."""
+    with path.open("rb") as fh:
+        announced = bom_encoding(fh.read(4))
+    try:
+        return _scan(path, announced or "utf-8", limits)
+    except _Undecodable as exc:
+        if announced is not None:
+            raise IntakeError(
+                f"The file announces {announced.upper()} but line {exc.line} has bytes that are "
+                f"not valid {announced.upper()}: save it again as UTF-8."
+            ) from None
+        if exc.saw_non_ascii:
+            raise IntakeError(
+                f"The file mixes text encodings: it reads as UTF-8 until line {exc.line}, "
+                "which is not UTF-8. Save it again as UTF-8."
+            ) from None
+    try:
+        return _scan(path, "cp1252", limits)
+    except _Undecodable as exc:
+        raise IntakeError(
+            f"Line {exc.line} has bytes that are neither UTF-8 nor Windows-1252 text: "
+            "save the file as UTF-8."
+        ) from None
+
+
+def _scan(path: Path, encoding: str, limits: IntakeLimits) -> TextScan:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    meter = _LineMeter(limits.max_line_bytes)
+    saw_non_ascii = has_quotes = False
+    blank = True
+    with path.open("rb") as fh:
+        for raw in iter(partial(fh.read, _CHUNK), b""):
+            try:
+                text = decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                line = meter.lines + _count_breaks(raw[: max(exc.start, 0)]) + 1
+                raise _Undecodable(line, saw_non_ascii) from None
+            if "\x00" in text:
+                raise IntakeError(
+                    "The file contains NUL bytes: it is a binary file, not a text list."
+                )
+            saw_non_ascii = saw_non_ascii or not text.isascii()
+            has_quotes = has_quotes or '"' in text
+            blank = blank and not text.strip()
+            if encoding in _TEXT_UNIT:
+                meter.feed(text, _TEXT_UNIT[encoding])
+            else:
+                meter.feed(raw, 1)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise _Undecodable(meter.lines + 1, saw_non_ascii) from None
+    return TextScan(encoding, meter.lines + 1, has_quotes, blank)
+
+
+def _count_breaks(piece: AnyStr) -> int:
+    """Line breaks in ``piece``: LF, CR and CRLF each count once."""
+    if isinstance(piece, bytes):
+        return piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
+    return piece.count("\n") + piece.count("\r") - piece.count("\r\n")
+
+
+class _LineMeter:
+    """Counts lines and refuses one longer than the limit, fed the file piece by piece."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines = 0
+        self._open = 0  # length of the line still open at the end of the last piece
+        self._ended_cr = False  # the last piece ended with CR: a leading LF completes a CRLF
+
+    def feed(self, piece: AnyStr, unit: int) -> None:
+        """``unit``: bytes per element of ``piece`` (1 for raw bytes, 2 or 4 for UTF-16/32 text)."""
+        self.lines += _count_breaks(piece)
+        if isinstance(piece, bytes):
+            self.lines -= self._ended_cr and piece.startswith(b"\n")
+            self._ended_cr = piece.endswith(b"\r")
+            parts: list[int] = [len(p) for p in piece.replace(b"\r", b"\n").split(b"\n")]
+        else:
+            self.lines -= self._ended_cr and piece.startswith("\n")
+            self._ended_cr = piece.endswith("\r")
+            parts = [len(p) for p in piece.replace("\r", "\n").split("\n")]
+        parts[0] += self._open
+        self._open = parts[-1]
+        if max(parts) * unit > self.limit:
+            raise _line_too_long(self.lines, self.limit)
+
+
+def _line_too_long(near_line: int, limit: int) -> IntakeError:
+    return IntakeError(
+        f"The file has a line longer than {describe_size(limit)} (near line {near_line}): "
+        "it is not a list of addresses, or its lines are not separated."
+    )
+
+
+def iter_lines(fh: TextIO, encoding: str, limits: IntakeLimits) -> Iterator[str]:
+    """The physical lines of ``fh`` (line ends kept), refusing an overlong or undecodable one."""
+    limit = limits.max_line_bytes
+    widest = _WIDEST_CHAR.get(encoding, 1)
+    measure = {"utf-8-sig": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}.get(
+        encoding, encoding
+    )
+    readline = fh.readline
+    line_no = 0
+    while True:
+        try:
+            line = readline(limit + 1)
+        except UnicodeDecodeError:
+            raise IntakeError(
+                f"Line {line_no + 1} has bytes that are not valid {encoding.upper()} text: "
+                "save the file as UTF-8."
+            ) from None
+        if not line:
+            return
+        line_no += 1
+        size = len(line)
+        if size * widest > limit and (size > limit or len(line.encode(measure)) > limit):
+            raise _line_too_long(line_no, limit)
+        yield line
+
+
+def open_text(path: Path, encoding: str) -> TextIO:
+    """The file as text, line ends untranslated so that the csv module sees them."""
+    return path.open(encoding=encoding, errors="strict", newline="")
+
+
+def iter_records(lines: Iterator[str], delimiter: str) -> Iterator[list[str]]:
+    """Records from physical lines: CSV with Excel quoting, or (no delimiter) one value a line."""
+    if not delimiter:
+        for line in lines:
+            yield [line.rstrip("\r\n")]
+        return
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise IntakeError(_csv_problem(reader.line_num, exc)) from None
+
+
+def _csv_problem(line_num: int, exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (
+            f"Near line {line_num} a cell grows beyond {describe_size(csv.field_size_limit())}: "
+            'most likely a quote (") that is never closed.'
+        )
+    return f"Line {line_num} cannot be read as CSV ({exc})."
+
+
+def read_sample(
+    path: Path, encoding: str, limits: IntakeLimits, max_lines: int
+) -> tuple[list[str], bool]:
+    """Up to ``max_lines`` first lines, and whether they are the whole file."""
+    sample: list[str] = []
+    with open_text(path, encoding) as fh:
+        for line in iter_lines(fh, encoding, limits):
+            if len(sample) == max_lines:
+                return sample, False
+            sample.append(line)
+    return sample, True

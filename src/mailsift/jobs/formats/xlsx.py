@@ -1,0 +1,150 @@
+"""XLSX lists: the ZIP container checked before opening, then the first sheet read as a stream.
+
+The sheet's declared dimension is not trusted (a sheet may claim A1:XFD1048576): the width read is
+the one the first rows really use, and rows are read until the sheet ends or the row limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
+
+from mailsift.jobs.formats.base import IntakeError, IntakeLimits, describe_size
+
+SAMPLE_ROWS = 500
+
+# A real workbook has a few dozen parts; its XML compresses maybe 5-20 times, rarely 100.
+_MAX_PARTS = 10_000
+_MAX_DIRECTORY_BYTES = 16 * 1024 * 1024
+_MAX_RATIO = 200
+_RATIO_FLOOR = 1024 * 1024  # small parts may compress as well as they like
+
+_END_OF_DIRECTORY = b"PK\x05\x06"
+
+DAMAGED = (
+    "The XLSX file is damaged or is not an Excel workbook: open it in Excel and save it again."
+)
+
+
+def check_archive(path: Path, limits: IntakeLimits) -> None:
+    """Refuse a damaged ZIP, a ZIP that is not a workbook, and a ZIP bomb, before unpacking."""
+    _check_directory_size(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise IntakeError(DAMAGED) from None
+    names = {part.filename for part in parts}
+    if "xl/workbook.xml" not in names:
+        raise IntakeError(_not_a_workbook(names))
+    # zipfile never inflates a part beyond its declared size, so the declared sizes bound the work.
+    total = sum(part.file_size for part in parts)
+    if total > limits.max_xlsx_uncompressed_bytes:
+        raise IntakeError(
+            f"The XLSX file unpacks to {describe_size(total)}, more than the "
+            f"{describe_size(limits.max_xlsx_uncompressed_bytes)} allowed."
+        )
+    for part in parts:
+        if part.file_size > _RATIO_FLOOR and part.file_size > _MAX_RATIO * part.compress_size:
+            raise IntakeError(
+                "The XLSX file is compressed to an implausible degree (a 'zip bomb'): refused."
+            )
+
+
+def _check_directory_size(path: Path) -> None:
+    """Refuse a ZIP whose table of contents alone would take a lot of memory to list."""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65_557))  # the end record plus the longest comment
+        tail = fh.read()
+    at = tail.rfind(_END_OF_DIRECTORY)
+    if at < 0 or len(tail) - at < 22:
+        raise IntakeError(DAMAGED)
+    entries, directory_bytes = struct.unpack_from("<HI", tail, at + 10)
+    if entries > _MAX_PARTS or directory_bytes > _MAX_DIRECTORY_BYTES:
+        raise IntakeError("The file is a ZIP archive with far too many parts to be a workbook.")
+
+
+def _not_a_workbook(names: set[str]) -> str:
+    if "content.xml" in names and "mimetype" in names:
+        return "This is an OpenDocument spreadsheet (.ods): save it as .xlsx or CSV."
+    if "word/document.xml" in names:
+        return "This is a Word document, not a list: upload a CSV, TXT or XLSX file."
+    return "This is a ZIP archive, not an Excel workbook: upload the CSV, TXT or XLSX file itself."
+
+
+def cell_text(value: object) -> str:
+    """A cell value as the text a person sees in the sheet."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # phone numbers and ids, not "4915112345678.0"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+class Sheet:
+    """The first worksheet of a workbook, open for reading; close it (or use ``with``)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
+                self._book: Any = load_workbook(path, read_only=True, data_only=True)
+        except Exception:  # openpyxl raises many kinds on bad input: all mean "damaged"
+            raise IntakeError(DAMAGED) from None
+        sheets = self._book.worksheets
+        if not sheets:
+            self.close()
+            raise IntakeError("The XLSX file has no worksheet.")
+        self._sheet: Any = sheets[0]
+        self._sheet.reset_dimensions()
+
+    def __enter__(self) -> Sheet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._book.close()
+
+    def width(self, limits: IntakeLimits) -> int:
+        """Columns the first rows really use; refuses more than the limit."""
+        bound = limits.max_columns + 1
+        width = 0
+        for values in self._values(max_row=SAMPLE_ROWS, max_col=bound):
+            used = next((i for i in range(len(values), 0, -1) if values[i - 1] is not None), 0)
+            width = max(width, used)
+        if width > limits.max_columns:
+            raise IntakeError(f"The sheet has more than {limits.max_columns} columns.")
+        return width
+
+    def rows(self, width: int, max_row: int | None = None) -> Iterator[list[str]]:
+        """Every row up to ``max_row`` as ``width`` texts; missing rows come as blank rows."""
+        for values in self._values(max_row=max_row, max_col=width):
+            yield [cell_text(value) for value in values]
+
+    def _values(self, max_row: int | None, max_col: int) -> Iterator[tuple[object, ...]]:
+        rows = self._sheet.iter_rows(max_row=max_row, max_col=max_col, values_only=True)
+        try:
+            yield from rows
+        except IntakeError:
+            raise
+        except Exception:  # damaged XML or cell references surface only while reading
+            raise IntakeError(DAMAGED) from None

@@ -1,0 +1,176 @@
+"""The three result files of a job — valid, invalid, unknown — streamed from the store.
+
+Each row is the uploaded row, its original columns in order, followed by the result columns;
+rows keep the file's order. Risky addresses go to the unknown file with ``result`` saying
+``risky``. Every cell goes through ``neutralize`` so no spreadsheet reads it as a formula.
+Files are UTF-8 without a byte-order mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from sqlalchemy import Select, select
+
+from mailsift.jobs.csvsafe import LINE_END, safe_cells
+from mailsift.store.engine import Store
+from mailsift.store.models import Job, JobItem
+
+Which = Literal["valid", "invalid", "unknown"]
+FILES: dict[Which, tuple[str, ...]] = {
+    "valid": ("valid",),
+    "invalid": ("invalid",),
+    "unknown": ("unknown", "risky"),
+}
+RESULT_COLUMNS = (
+    "result",
+    "reason",
+    "free",
+    "disposable",
+    "role",
+    "accept_all",
+    "did_you_mean",
+    "mx_host",
+    "smtp_code",
+    "smtp_message",
+)
+_ROWS_PER_FETCH = 2_000
+
+
+def result_filenames(job: Job) -> dict[Which, str]:
+    """``<stem>-valid.csv`` and so on, from the uploaded file's name."""
+    stem = Path(job.filename).stem or "list"
+    return {which: f"{stem}-{which}.csv" for which in FILES}
+
+
+def header_row(job: Job) -> list[str]:
+    """The original header (``email`` / ``column_N`` where the file had none), then ours."""
+    layout = job.layout or {}
+    header = layout.get("header")
+    email_column = int(layout.get("email_column", 0))
+    width = max(int(layout.get("columns", 0)), len(header or ()), email_column + 1)
+    names = list(header or ())
+    for n in range(len(names), width):
+        names.append("email" if n == email_column and header is None else f"column_{n + 1}")
+    return [*names, *RESULT_COLUMNS]
+
+
+async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator[bytes]:
+    """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
+    header = header_row(job)
+    width = len(header) - len(RESULT_COLUMNS)
+    yield _encode([header])
+    query = _items(job).where(JobItem.result.in_(FILES[which]))
+    async with store.read() as session:
+        stream = await session.stream(query)
+        async for rows in stream.partitions():
+            yield _encode(_line(row, width) for row in rows)
+
+
+async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Path]:
+    """Write the three files into ``out_dir`` in one pass over the job; returns their paths.
+
+    Each file appears complete or not at all (written aside, then renamed).
+    """
+    paths = {which: out_dir / name for which, name in result_filenames(job).items()}
+    header = header_row(job)
+    width = len(header) - len(RESULT_COLUMNS)
+    which_of = {result: which for which, results in FILES.items() for result in results}
+    sinks = await asyncio.to_thread(_Sinks.open, paths)
+    try:
+        for which in FILES:
+            sinks.writers[which].writerow(safe_cells(header))
+        async with store.read() as session:
+            stream = await session.stream(_items(job).where(JobItem.result.is_not(None)))
+            async for rows in stream.partitions():
+                for row in rows:
+                    sinks.writers[which_of[row.result]].writerow(_line(row, width))
+                await asyncio.to_thread(sinks.flush)
+        await asyncio.to_thread(sinks.flush)
+    finally:
+        await asyncio.to_thread(sinks.close)
+    await asyncio.to_thread(_publish, paths.values())
+    return paths
+
+
+class _Sinks:
+    """One open ``.part`` file per result file, fed through in-memory CSV buffers."""
+
+    def __init__(self, files: dict[Which, TextIO]) -> None:
+        self.files = files
+        self.buffers = {which: io.StringIO() for which in files}
+        self.writers = {
+            which: csv.writer(buffer, lineterminator=LINE_END)
+            for which, buffer in self.buffers.items()
+        }
+
+    @classmethod
+    def open(cls, paths: dict[Which, Path]) -> _Sinks:
+        next(iter(paths.values())).parent.mkdir(parents=True, exist_ok=True)
+        files: dict[Which, TextIO] = {}
+        try:
+            for which, path in paths.items():
+                files[which] = _part(path).open("w", encoding="utf-8", newline="")
+        except BaseException:
+            for file in files.values():
+                file.close()
+            raise
+        return cls(files)
+
+    def flush(self) -> None:
+        for which, buffer in self.buffers.items():
+            self.files[which].write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
+
+
+def _publish(paths: Iterable[Path]) -> None:
+    for path in paths:
+        os.replace(_part(path), path)
+
+
+def _items(job: Job) -> Select[Any]:
+    return (
+        select(
+            JobItem.cells,
+            *(getattr(JobItem, name) for name in RESULT_COLUMNS),
+        )
+        .where(JobItem.job_id == job.id)
+        .order_by(JobItem.seq)
+        .execution_options(yield_per=_ROWS_PER_FETCH)
+    )
+
+
+def _line(row: Sequence[Any], width: int) -> list[str]:
+    cells: list[str] = list(row[0])
+    if len(cells) < width:
+        cells.extend([""] * (width - len(cells)))
+    return safe_cells([*cells, *(_text(value) for value in row[1:])])
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _encode(lines: Iterable[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=LINE_END).writerows(lines)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
