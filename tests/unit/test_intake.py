@@ -1,4 +1,4 @@
-"""List intake over real files: every format, encoding and delimiter, and every way a file goes bad."""
+"""List intake over real files: every format, encoding and delimiter, and every bad file."""
 
 from __future__ import annotations
 
@@ -103,12 +103,12 @@ def test_every_encoding_is_detected_and_decoded(
 
 def test_utf8_is_chosen_only_when_the_whole_file_is_utf8(tmp_path: Path) -> None:
     # ASCII for the first 2 MB, then one Windows-1252 byte: the whole file is Windows-1252.
-    head = "".join(f"user{i}@example.com\n" for i in range(110_000))
-    path = tmp_path / "late.txt"
-    path.write_bytes(head.encode() + "Renée@example.com\n".encode("cp1252"))
+    head = "".join(f"user{i}@example.com,{'x' * 1000}\n" for i in range(2100))
+    path = tmp_path / "late.csv"
+    path.write_bytes(head.encode() + "renée@example.com,café\n".encode("cp1252"))
     layout, rows, _ = take(path)
     assert layout.encoding == "cp1252"
-    assert rows[-1].cells == ("Renée@example.com",)
+    assert rows[-1].cells == ("renée@example.com", "café")
 
 
 # --- delimiters, header, email column -----------------------------------------------------------
@@ -128,7 +128,7 @@ def test_delimiters(tmp_path: Path, delimiter: str, fmt: str) -> None:
 
 
 def _quote(cell: str, delimiter: str) -> str:
-    return f'"{cell}"' if any(c in cell for c in ",;\t|") else cell
+    return f'"{cell}"' if delimiter in cell else cell
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,8 @@ def test_no_header_email_column_found_by_content(tmp_path: Path) -> None:
 
 
 def test_tab_hint_from_the_file_name_only_breaks_ties(tmp_path: Path) -> None:
-    path = write_text(tmp_path / "list.tsv", "a@example.com,x\tb@example.com,y\n")
+    # Split at the tab or at the comma, this line is two columns with an address in one.
+    path = write_text(tmp_path / "list.tsv", "a@example.com\tb@example.com,c@example.com\n")
     assert sniff_layout(path, filename="list.tsv").delimiter == "\t"
     assert sniff_layout(path, filename="list.csv").delimiter == ","
     content_decides = write_text(tmp_path / "named.tsv", "n,email\nAnn,ann@example.com\n")
@@ -226,10 +227,10 @@ def test_quoted_single_column_is_read_as_csv(tmp_path: Path) -> None:
 
 def test_cells_are_kept_exactly_with_quoted_newlines_and_ragged_rows(tmp_path: Path) -> None:
     text = (
-        'id,email,address,comment\r\n'
+        "id,email,address,comment\r\n"
         '1,ann@example.com,"12 Main St\r\nApt 4","She said ""hi"", then left"\r\n'
-        '2,bo@example.com\r\n'
-        '3,cy@example.com,, trailing space ,extra,cells\r\n'
+        "2,bo@example.com\r\n"
+        "3,cy@example.com,, trailing space ,extra,cells\r\n"
         '4, dee@example.com ,"=1+2",\r\n'
     )
     _, rows, _ = take(write_text(tmp_path / "list.csv", text))
@@ -341,33 +342,36 @@ def test_xlsx_header_below_blank_rows(tmp_path: Path) -> None:
 
 # --- hand-built XLSX packages -------------------------------------------------------------------
 
+_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_MAIN}.sheet.main+xml"/>'
+    f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_MAIN}.worksheet+xml"/>'
     "</Types>"
-)  # fmt: skip
+)
 _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    f'<Relationship Id="rId1" Type="{_RELS}/officeDocument" Target="xl/workbook.xml"/>'
     "</Relationships>"
-)  # fmt: skip
+)
 _WORKBOOK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    f'xmlns:r="{_RELS}">'
     '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
 )
 _WORKBOOK_RELS = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId1" Type="{_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
     "</Relationships>"
-)  # fmt: skip
+)
 
 
 def write_package(path: Path, sheet_xml: str) -> Path:
@@ -385,7 +389,8 @@ def sheet_xml(rows: dict[int, dict[str, str]], dimension: str = "A1") -> str:
     body = "".join(
         f'<row r="{r}">'
         + "".join(
-            f'<c r="{col}{r}" t="inlineStr"><is><t>{text}</t></is></c>' for col, text in cells.items()
+            f'<c r="{col}{r}" t="inlineStr"><is><t>{text}</t></is></c>'
+            for col, text in cells.items()
         )
         + "</row>"
         for r, cells in rows.items()
@@ -406,7 +411,7 @@ def test_huge_sparse_sheet_is_read_without_trusting_its_dimension(tmp_path: Path
     rows = {
         1: {"A": "Name", "B": "Email"},
         2: {"A": "Ann", "B": "ann@example.com"},
-        3: {"A": "Bo", "B": "bo@example.com", "XFD": "far away"},
+        3: {"A": "Bo", "B": "bo@example.com"},
         1_000_000: {"A": "Zed", "B": "zed@example.com"},
     }
     path = write_package(tmp_path / "sparse.xlsx", sheet_xml(rows, "A1:XFD1048576"))
@@ -431,10 +436,9 @@ def test_sheet_rows_beyond_the_row_limit_are_refused(tmp_path: Path) -> None:
 
 
 def test_sheet_with_too_many_columns_is_refused(tmp_path: Path) -> None:
-    path = write_package(
-        tmp_path / "wide.xlsx", sheet_xml({1: {"A": "email", "H": "x"}, 2: {"A": "a@example.com"}})
-    )
-    assert "more than 5 columns" in refused(path, IntakeLimits(max_columns=5))
+    rows = {1: {"A": "email", "XFD": "far right"}, 2: {"A": "a@example.com"}}
+    path = write_package(tmp_path / "wide.xlsx", sheet_xml(rows))
+    assert refused(path) == "The sheet has 16384 columns, more than the 200 allowed."
 
 
 def test_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
@@ -532,7 +536,7 @@ def write_bytes(path: Path, content: bytes) -> Path:
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "old Excel (.xls)"),
         (b"<!DOCTYPE html><html><body>a@b.com</body></html>", "web page"),
         (b"name,city\nAnn,Rome\nBo,Oslo\n", "No column of email addresses"),
-        (b"name,email\nAnn,nope\nBo,nada\n" * 0 + b"a,b\nc,d\n", "No column of email addresses"),
+        (b"a,b\nc,d\n", "No column of email addresses"),
     ],
 )
 def test_bad_files_are_refused_with_a_clear_message(
@@ -576,7 +580,9 @@ def test_too_many_columns(tmp_path: Path) -> None:
     assert refused(path, IntakeLimits(max_columns=10)) == (
         "The file has 11 columns, more than the 10 allowed."
     )
-    late = write_text(tmp_path / "late.csv", "email,n\n" + "a@x.com,1\n" * 1500 + "b@x.com" + ",x" * 20)
+    late = write_text(
+        tmp_path / "late.csv", "email,n\n" + "a@x.com,1\n" * 1500 + "b@x.com" + ",x" * 20
+    )
     limits = IntakeLimits(max_columns=10)
     layout = sniff_layout(late, limits=limits)
     assert refused_while_reading(late, layout, limits) == (
@@ -586,13 +592,13 @@ def test_too_many_columns(tmp_path: Path) -> None:
 
 def test_overlong_line_is_refused_up_front(tmp_path: Path) -> None:
     path = write_text(tmp_path / "l.csv", "email\n" + "a@x.com\n" * 3000 + "b" * 2000 + "\n")
-    assert "longer than 1 KB (near line 3002)" in refused(path, IntakeLimits(max_line_bytes=1024))
+    assert "Line 3002 is longer than 1 KB" in refused(path, IntakeLimits(max_line_bytes=1024))
 
 
 def test_overlong_line_counts_bytes_not_characters(tmp_path: Path) -> None:
     path = write_text(tmp_path / "l.csv", "email,name\na@x.com," + "é" * 600 + "\n")
     limits = IntakeLimits(max_line_bytes=1024)
-    assert "longer than 1 KB" in refused(path, limits)
+    assert "Line 2 is longer than 1 KB" in refused(path, limits)
     layout = ListLayout("csv", "utf-8", ",", ("email", "name"), 0)
     assert "Line 2 is longer than 1 KB" in refused_while_reading(path, layout, limits)
 
@@ -618,12 +624,15 @@ def test_unclosed_quote_is_refused(tmp_path: Path) -> None:
             "email\nzoë@example.com\n".encode() + "renée@example.com\n".encode("cp1252"),
             "mixes text encodings: it reads as UTF-8 until line 3",
         ),
-        (b"email\na@x.com\nb\x81@x.com\n", "Line 3 has bytes that are neither UTF-8 nor Windows-1252"),
+        (
+            b"email\na@x.com\nb\x81@x.com\n",
+            "Line 3 has bytes that are neither UTF-8 nor Windows-1252",
+        ),
         (
             codecs.BOM_UTF16_LE + "email\na@x.com\n".encode("utf-16-le") + b"\x00\xdc\n\x00",
-            "announces UTF-16 but line 3 has bytes that are not valid UTF-16",
+            "announces UTF-16 (byte-order mark) but line 3 has bytes that are not valid UTF-16",
         ),
-        (codecs.BOM_UTF8 + b"email\n\xff@x.com\n", "announces UTF-8-SIG"),
+        (codecs.BOM_UTF8 + b"email\n\xff@x.com\n", "announces UTF-8 (byte-order mark) but line 2"),
     ],
 )
 def test_undecodable_bytes_are_refused(tmp_path: Path, content: bytes, expected: str) -> None:
@@ -633,4 +642,4 @@ def test_undecodable_bytes_are_refused(tmp_path: Path, content: bytes, expected:
 def test_reading_alone_refuses_undecodable_bytes(tmp_path: Path) -> None:
     path = write_bytes(tmp_path / "l.txt", b"a@x.com\n\xff\xfe@x.com\n")
     layout = ListLayout("txt", "utf-8", "", None, 0)
-    assert "Line 2 has bytes that are not valid UTF-8" in refused_while_reading(path, layout)
+    assert "bytes that are not valid UTF-8 text" in refused_while_reading(path, layout)

@@ -272,6 +272,37 @@ async def test_pipelined_probe_sends_mail_and_rcpts_in_one_burst(mx_servers: Sta
     assert mx.all_commands[-1] == "QUIT"
 
 
+async def test_pipelined_rset_and_quit_travel_with_the_transaction(mx_servers: StartMx) -> None:
+    mx, port = await mx_servers(pipelining=True)
+    session = await SmtpSession.open(endpoint(port), options())
+    await session.probe(SENDER, ["alice@example.test"])
+    _, replies = await session.probe(SENDER, ["bob@example.test"], reset_first=True, then_quit=True)
+    assert [r.code for r in replies] == [550]
+    assert not session.is_open
+    await session.close()  # already said goodbye: nothing more is sent
+
+    bursts = [chunk for chunk in mx.connections[0].chunks if b"RSET" in chunk]
+    assert bursts == [
+        b"RSET\r\nMAIL FROM:<verify@mailsift.test>\r\nRCPT TO:<bob@example.test>\r\nQUIT\r\n"
+    ]
+    assert mx.all_commands.count("QUIT") == 1
+
+
+async def test_rset_and_quit_without_pipelining_go_one_at_a_time(mx_servers: StartMx) -> None:
+    mx, port = await mx_servers(pipelining=False)
+    session = await SmtpSession.open(endpoint(port), options())
+    await session.probe(SENDER, ["alice@example.test"])
+    await session.probe(SENDER, ["bob@example.test"], reset_first=True, then_quit=True)
+    assert not session.is_open
+    assert all(chunk.count(b"\r\n") == 1 for chunk in mx.connections[0].chunks)
+    assert mx.all_commands[-4:] == [
+        "RSET",
+        "MAIL FROM:<verify@mailsift.test>",
+        "RCPT TO:<bob@example.test>",
+        "QUIT",
+    ]
+
+
 async def test_without_pipelining_commands_go_one_at_a_time(mx_servers: StartMx) -> None:
     mx, port = await mx_servers(pipelining=False)
     session = await SmtpSession.open(endpoint(port), options())

@@ -13,6 +13,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """mailsift: email list verification that never sends a message."""
+
+
 check.register(app)
 
 

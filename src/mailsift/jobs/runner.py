@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
-from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
+from mailsift.store.models import ACTIVE_STAGES, Chunk, ChunkState, Job, JobItem, JobStage, utcnow
 from mailsift.verify.model import Reason, Result, Verification
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,13 @@ async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str
         .where(Job.id == job_id, Job.done >= Job.total, Job.stage.in_(ACTIVE_STAGES))
         .values(stage=JobStage.COMPLETED, finished_at=utcnow())
     )
-    return _rowcount(finished) > 0
+    if not _rowcount(finished):
+        return False
+    # Nothing is left to do: no chunk of it stays queued or running, whoever holds it.
+    await connection.execute(
+        update(Chunk).where(Chunk.job_id == job_id).values(state=ChunkState.DONE, lease_until=None)
+    )
+    return True
 
 
 def _rowcount(result: DbResult[Any]) -> int:

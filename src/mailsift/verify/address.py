@@ -28,7 +28,7 @@ from functools import cache, lru_cache
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-from mailsift.verify.lists import DISPOSABLE_DOMAINS, FREE_PROVIDERS, is_role
+from mailsift.verify.lists import FREE_PROVIDERS, is_disposable, is_free, is_role
 
 MAX_ADDRESS_OCTETS = 254
 MAX_LOCAL_OCTETS = 64
@@ -66,7 +66,7 @@ _Syntax = tuple[str, str, str, bool]
 def parse_address(text: str) -> ParsedAddress | SyntaxProblem:
     """Check and normalise ``text``. Never raises: bad input gives a ``SyntaxProblem``."""
     given = text.strip()
-    syntax = _parse_plain(given) or _parse_full(given)
+    syntax = _check_syntax(given)
     if isinstance(syntax, str):
         return SyntaxProblem(given, syntax, _repair_suggestion(given))
     local, domain, unicode_domain, needs_smtputf8 = syntax
@@ -161,7 +161,6 @@ def _parse_full(given: str) -> _Syntax | str:
 # --- suggestions for inputs that are not addresses ------------------------------------------
 
 _MAX_REPAIRABLE = 2 * MAX_ADDRESS_OCTETS
-_MAILTO = re.compile(r"mailto:", re.IGNORECASE)
 _ANGLE_ADDRESS = re.compile(r"<([^<>]*@[^<>]*)>")
 _AT_SIGNS = re.compile(r"\s*@+\s*")
 _DOMAIN_DOTS = re.compile(r"\s*[.,]+\s*")
@@ -169,7 +168,7 @@ _DOMAIN_DOTS = re.compile(r"\s*[.,]+\s*")
 
 def _repaired(given: str) -> str:
     """``given`` with its obvious slips fixed, or "" when it has no @-sign at all."""
-    text = _MAILTO.sub("", given, count=1) if _MAILTO.match(given) else given
+    text = given[len("mailto:") :] if given[:7].lower() == "mailto:" else given
     angle = _ANGLE_ADDRESS.search(text)
     if angle is not None:
         text = angle[1]
@@ -256,11 +255,15 @@ _KNOWN_DOMAINS = FREE_PROVIDERS | NOT_TYPOS
 _MIN_NAME_FOR_NAME_EDITS = 5
 _MIN_NAME_FOR_TWO_EDITS = 7
 _DOMAIN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-."
-# (first letter, suffix) of the long names: a cheap test before looking for two slips.
-_TWO_SLIP_STARTS = frozenset(
-    (name[0], suffix)
+_LONG_TARGETS = tuple(
+    (name, suffix)
     for name, _, suffix in (target.partition(".") for target in TYPO_TARGETS)
     if len(name) >= _MIN_NAME_FOR_TWO_EDITS
+)
+# Cheap tests before looking for two slips: same first letter and suffix, similar length.
+_TWO_SLIP_STARTS = frozenset((name[0], suffix) for name, suffix in _LONG_TARGETS)
+_TWO_SLIP_LENGTHS = range(
+    _MIN_NAME_FOR_TWO_EDITS - 2, max(len(name) for name, _ in _LONG_TARGETS) + 3
 )
 
 
@@ -272,12 +275,7 @@ def suggest_domain(domain: str) -> str:
 @lru_cache(maxsize=1 << 16)
 def _domain_facts(domain: str) -> tuple[bool, bool, str]:
     """Free, disposable and typo suggestion for one ASCII domain: looked up once per domain."""
-    disposable = False
-    name = domain
-    while "." in name and not disposable:
-        disposable = name in DISPOSABLE_DOMAINS
-        name = name[name.index(".") + 1 :]
-    return domain in FREE_PROVIDERS, disposable, _suggest(domain)
+    return is_free(domain), is_disposable(domain), _suggest(domain)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -351,7 +349,7 @@ def _two_slip_index() -> dict[tuple[str, str], tuple[str, ...]]:
 def _two_slip_target(domain: str) -> str:
     """A long provider name two slips from ``domain``'s first label, same suffix; else ""."""
     name, _, suffix = domain.partition(".")
-    if len(name) < _MIN_NAME_FOR_TWO_EDITS - 2 or (name[0], suffix) not in _TWO_SLIP_STARTS:
+    if len(name) not in _TWO_SLIP_LENGTHS or (name[0], suffix) not in _TWO_SLIP_STARTS:
         return ""
     index = _two_slip_index()
     for key in _deletions(name, 2):

@@ -337,19 +337,22 @@ class _Run:
         """Transactions on one session until its recipient budget or the queue runs out."""
         budget = self.v.manners.rcpt_cap(host.key, self.s.max_rcpt_per_session)
         used = 0
-        while used < budget and host.pending:
+        while used < budget and host.pending and session.is_open:
             batch = self.take(host, session, budget - used)
             if not batch:
                 continue
-            if used:
-                await session.reset()
             taken[:] = batch
             smtputf8 = session.supports_smtputf8 and any(
                 item.address is not None and item.address.needs_smtputf8 for item in batch
             )
+            last = used + len(batch) >= budget or not host.pending
             try:
                 _, replies = await session.probe(
-                    self.s.envelope_sender, [item.recipient for item in batch], smtputf8=smtputf8
+                    self.s.envelope_sender,
+                    [item.recipient for item in batch],
+                    smtputf8=smtputf8,
+                    reset_first=used > 0,
+                    then_quit=last,
                 )
             except SessionRefused as exc:
                 if exc.stage is not Stage.MAIL:

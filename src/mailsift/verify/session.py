@@ -211,13 +211,23 @@ class SmtpSession:
         return "SMTPUTF8" in self.extensions
 
     async def probe(
-        self, sender: str, recipients: Sequence[str], *, smtputf8: bool = False
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        *,
+        smtputf8: bool = False,
+        reset_first: bool = False,
+        then_quit: bool = False,
     ) -> tuple[Reply, list[Reply]]:
         """Ask about ``recipients`` in one MAIL transaction; return MAIL's and each RCPT's reply.
 
-        Raises ``SessionRefused(Stage.MAIL)`` when MAIL FROM is not accepted, and
-        ``RcptInterrupted`` (a ``SessionRefused`` at ``Stage.RCPT``) when the server sends
-        421 among the RCPT replies. The caller sends ``reset()`` before the next probe.
+        ``reset_first`` sends RSET before MAIL (ending the previous transaction) and
+        ``then_quit`` ends the session after the last RCPT; with PIPELINING both travel in
+        the same write as MAIL and the RCPTs, which saves a round trip each.
+
+        Raises ``SessionRefused(Stage.RSET)`` or ``SessionRefused(Stage.MAIL)`` when RSET or
+        MAIL FROM is not accepted, and ``RcptInterrupted`` (a ``SessionRefused`` at
+        ``Stage.RCPT``) when the server sends 421 among the RCPT replies.
         """
         await self._check_usable(Stage.MAIL)
         if smtputf8 and not self.supports_smtputf8:
@@ -225,16 +235,41 @@ class SmtpSession:
         check_envelope(sender, recipients, smtputf8=smtputf8)
         async with self._guard():
             if self.supports_pipelining:
-                return await self._probe_pipelined(sender, recipients, smtputf8=smtputf8)
-            return await self._probe_stepwise(sender, recipients, smtputf8=smtputf8)
+                return await self._probe_pipelined(
+                    sender,
+                    recipients,
+                    smtputf8=smtputf8,
+                    reset_first=reset_first,
+                    then_quit=then_quit,
+                )
+            if reset_first:
+                await self._reset()
+            answer = await self._probe_stepwise(sender, recipients, smtputf8=smtputf8)
+        if then_quit:
+            await self.close()
+        return answer
 
     async def _probe_pipelined(
-        self, sender: str, recipients: Sequence[str], *, smtputf8: bool
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        *,
+        smtputf8: bool,
+        reset_first: bool,
+        then_quit: bool,
     ) -> tuple[Reply, list[Reply]]:
-        # RFC 2920: MAIL and every RCPT in one write, then the replies in order.
-        batch = self._client.mail_from(sender, smtputf8=smtputf8)
+        # RFC 2920: RSET, MAIL and every RCPT (and QUIT last) in one write, then the replies.
+        batch = self._client.rset() if reset_first else b""
+        batch += self._client.mail_from(sender, smtputf8=smtputf8)
         batch += b"".join(self._client.rcpt_to(recipient) for recipient in recipients)
+        if then_quit:
+            batch += self._client.quit()
         await self._send(batch)
+        if reset_first:
+            rset = await self._next_reply()
+            if not rset.is_positive:
+                await self._settle()
+                raise SessionRefused(Stage.RSET, rset)
         mail = await self._next_reply()
         if not mail.is_positive:
             await self._settle()
@@ -242,6 +277,8 @@ class SmtpSession:
         replies: list[Reply] = []
         for _ in recipients:
             _check_rcpt(await self._next_reply(), mail, replies)
+        if then_quit:
+            await self._settle()  # the 221; the server closes the connection after it
         return mail, replies
 
     async def _probe_stepwise(
@@ -259,10 +296,13 @@ class SmtpSession:
         """RSET: end the transaction. A non-2xx reply raises ``SessionRefused(Stage.RSET)``."""
         await self._check_usable(Stage.RSET)
         async with self._guard():
-            reply = await self._command(self._client.rset())
-            if not reply.is_positive:
-                raise SessionRefused(Stage.RSET, reply)
-            return reply
+            return await self._reset()
+
+    async def _reset(self) -> Reply:
+        reply = await self._command(self._client.rset())
+        if not reply.is_positive:
+            raise SessionRefused(Stage.RSET, reply)
+        return reply
 
     async def close(self) -> None:
         """QUIT when the conversation is in a clean state (briefly), then close. Idempotent."""
@@ -274,7 +314,7 @@ class SmtpSession:
                     with contextlib.suppress(ProbeError, SmtpStateError):
                         await self._command(self._client.quit(), limit=_QUIT_TIMEOUT)
             finally:  # cancelled while saying goodbye: the socket must still be released
-                if graceful and not self._broken:
+                if (graceful or self._said_goodbye()) and not self._broken:
                     self._writer.close()
                 else:
                     self._writer.transport.abort()
@@ -293,6 +333,11 @@ class SmtpSession:
     def _owed(self) -> int:
         """Replies to commands already sent that the caller has not consumed yet."""
         return len(self._ready) + len(self._client.pending)
+
+    def _said_goodbye(self) -> bool:
+        """QUIT was already answered (it was pipelined behind the last RCPT)."""
+        goodbye = self._client.closing_reply
+        return goodbye is not None and goodbye.is_positive
 
     def _in_sync(self) -> bool:
         return not (self._broken or self._client.closed or self._owed())

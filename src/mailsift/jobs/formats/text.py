@@ -30,6 +30,7 @@ _BOMS = (
 
 # Most bytes one decoded character can take in the file, per encoding.
 _WIDEST_CHAR = {"utf-8": 4, "utf-8-sig": 4, "utf-16": 4, "utf-32": 4}
+_DISPLAY_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}
 # Bytes per element of a decoded str for the encodings whose lines are measured after decoding.
 _TEXT_UNIT = {"utf-16": 2, "utf-32": 4}
 
@@ -51,6 +52,11 @@ class _Undecodable(Exception):
         self.saw_non_ascii = saw_non_ascii
 
 
+def display_name(encoding: str) -> str:
+    """An encoding's name as people know it."""
+    return _DISPLAY_NAMES.get(encoding, encoding.upper())
+
+
 def bom_encoding(head: bytes) -> str | None:
     """The encoding a leading byte-order mark announces, or None."""
     for bom, encoding in _BOMS:
@@ -67,9 +73,10 @@ def scan_text(path: Path, limits: IntakeLimits) -> TextScan:
         return _scan(path, announced or "utf-8", limits)
     except _Undecodable as exc:
         if announced is not None:
+            name = display_name(announced)
             raise IntakeError(
-                f"The file announces {announced.upper()} but line {exc.line} has bytes that are "
-                f"not valid {announced.upper()}: save it again as UTF-8."
+                f"The file announces {name} (byte-order mark) but line {exc.line} has bytes "
+                f"that are not valid {name}: save it again as UTF-8."
             ) from None
         if exc.saw_non_ascii:
             raise IntakeError(
@@ -95,8 +102,9 @@ def _scan(path: Path, encoding: str, limits: IntakeLimits) -> TextScan:
             try:
                 text = decoder.decode(raw)
             except UnicodeDecodeError as exc:
-                line = meter.lines + _count_breaks(raw[: max(exc.start, 0)]) + 1
-                raise _Undecodable(line, saw_non_ascii) from None
+                valid = exc.object[: exc.start]  # what this decoder call was given, BOM gone
+                line = meter.lines + _count_breaks(valid) + 1
+                raise _Undecodable(line, saw_non_ascii or not valid.isascii()) from None
             if "\x00" in text:
                 raise IntakeError(
                     "The file contains NUL bytes: it is a binary file, not a text list."
@@ -127,31 +135,36 @@ class _LineMeter:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.lines = 0
+        self.lines = 0  # line breaks seen so far
         self._open = 0  # length of the line still open at the end of the last piece
         self._ended_cr = False  # the last piece ended with CR: a leading LF completes a CRLF
 
     def feed(self, piece: AnyStr, unit: int) -> None:
         """``unit``: bytes per element of ``piece`` (1 for raw bytes, 2 or 4 for UTF-16/32 text)."""
-        self.lines += _count_breaks(piece)
+        if not piece:
+            return
         if isinstance(piece, bytes):
-            self.lines -= self._ended_cr and piece.startswith(b"\n")
-            self._ended_cr = piece.endswith(b"\r")
-            parts: list[int] = [len(p) for p in piece.replace(b"\r", b"\n").split(b"\n")]
+            lf_first, cr_last = piece.startswith(b"\n"), piece.endswith(b"\r")
+            parts = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
         else:
-            self.lines -= self._ended_cr and piece.startswith("\n")
-            self._ended_cr = piece.endswith("\r")
-            parts = [len(p) for p in piece.replace("\r", "\n").split("\n")]
-        parts[0] += self._open
-        self._open = parts[-1]
-        if max(parts) * unit > self.limit:
-            raise _line_too_long(self.lines, self.limit)
+            lf_first, cr_last = piece.startswith("\n"), piece.endswith("\r")
+            parts = piece.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        lengths = [len(part) for part in parts]
+        if self._ended_cr and lf_first:
+            del lengths[0]  # the LF of a CRLF cut in two: no new line
+        self._ended_cr = cr_last
+        lengths[0] += self._open
+        if max(lengths) * unit > self.limit:
+            first_long = next(i for i, n in enumerate(lengths) if n * unit > self.limit)
+            raise line_too_long(self.lines + first_long + 1, self.limit)
+        self.lines += len(lengths) - 1
+        self._open = lengths[-1]
 
 
-def _line_too_long(near_line: int, limit: int) -> IntakeError:
+def line_too_long(line_no: int, limit: int) -> IntakeError:
     return IntakeError(
-        f"The file has a line longer than {describe_size(limit)} (near line {near_line}): "
-        "it is not a list of addresses, or its lines are not separated."
+        f"Line {line_no} is longer than {describe_size(limit)}: the file is not a list of "
+        "addresses, or its lines are not separated."
     )
 
 
@@ -167,17 +180,17 @@ def iter_lines(fh: TextIO, encoding: str, limits: IntakeLimits) -> Iterator[str]
     while True:
         try:
             line = readline(limit + 1)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError:  # decoded ahead in blocks: the line number would be a guess
             raise IntakeError(
-                f"Line {line_no + 1} has bytes that are not valid {encoding.upper()} text: "
-                "save the file as UTF-8."
+                f"The file has bytes that are not valid {display_name(encoding)} text: "
+                "save it as UTF-8."
             ) from None
         if not line:
             return
         line_no += 1
         size = len(line)
         if size * widest > limit and (size > limit or len(line.encode(measure)) > limit):
-            raise _line_too_long(line_no, limit)
+            raise line_too_long(line_no, limit)
         yield line
 
 

@@ -1,7 +1,8 @@
 """XLSX lists: the ZIP container checked before opening, then the first sheet read as a stream.
 
 The sheet's declared dimension is not trusted (a sheet may claim A1:XFD1048576): the width read is
-the one the first rows really use, and rows are read until the sheet ends or the row limit.
+the one the first rows really use (cells right of it in later rows are not read), and rows are
+read until the sheet ends or the row limit.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 import struct
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,9 @@ class Sheet:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
                 self._book: Any = load_workbook(path, read_only=True, data_only=True)
+                sheets = self._book.worksheets
         except Exception:  # openpyxl raises many kinds on bad input: all mean "damaged"
             raise IntakeError(DAMAGED) from None
-        sheets = self._book.worksheets
         if not sheets:
             self.close()
             raise IntakeError("The XLSX file has no worksheet.")
@@ -125,22 +126,29 @@ class Sheet:
         self._book.close()
 
     def width(self, limits: IntakeLimits) -> int:
-        """Columns the first rows really use; refuses more than the limit."""
-        bound = limits.max_columns + 1
+        """Columns the first rows use (up to their last non-empty cell); refuses too many."""
         width = 0
-        for values in self._values(max_row=SAMPLE_ROWS, max_col=bound):
-            used = next((i for i in range(len(values), 0, -1) if values[i - 1] is not None), 0)
+        for values in self._values(max_row=SAMPLE_ROWS, max_col=None):
+            used = len(values)
+            while used and values[used - 1] is None:
+                used -= 1
             width = max(width, used)
         if width > limits.max_columns:
-            raise IntakeError(f"The sheet has more than {limits.max_columns} columns.")
+            raise IntakeError(
+                f"The sheet has {width} columns, more than the {limits.max_columns} allowed."
+            )
         return width
 
     def rows(self, width: int, max_row: int | None = None) -> Iterator[list[str]]:
-        """Every row up to ``max_row`` as ``width`` texts; missing rows come as blank rows."""
+        """Rows up to ``max_row`` as ``width`` texts each; missing rows come as blank rows."""
         for values in self._values(max_row=max_row, max_col=width):
-            yield [cell_text(value) for value in values]
+            if values.count(None) == width:
+                yield [""] * width
+            else:
+                yield [cell_text(value) for value in values]
 
-    def _values(self, max_row: int | None, max_col: int) -> Iterator[tuple[object, ...]]:
+    def _values(self, max_row: int | None, max_col: int | None) -> Iterator[Sequence[object]]:
+        """Cell values by row; with ``max_col`` None, each row ends at its own last cell."""
         rows = self._sheet.iter_rows(max_row=max_row, max_col=max_col, values_only=True)
         try:
             yield from rows

@@ -1,0 +1,3 @@
+from mailsift.cli import main
+
+main()
