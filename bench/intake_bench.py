@@ -13,7 +13,6 @@ import argparse
 import random
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -67,7 +66,7 @@ def measure(path: Path) -> None:
     sniffed, cpu_sniffed = time.perf_counter(), time.process_time()
     baseline = peak = process.memory_info().rss
     stats = IntakeStats()
-    for n, _row in enumerate(_rows(path, layout, stats)):
+    for n, _row in enumerate(read_list(path, layout, stats)):
         if n % SAMPLE_EVERY == 0:
             peak = max(peak, process.memory_info().rss)
     peak = max(peak, process.memory_info().rss)
@@ -82,15 +81,13 @@ def measure(path: Path) -> None:
     )
     print(f"sniff_layout    {sniffed - started:.2f} s wall, {cpu_sniffed - cpu_started:.2f} s CPU")
     print(f"read_list       {read_wall:.2f} s wall, {read_cpu:.2f} s CPU")
-    print(f"throughput      {stats.rows / read_wall:,.0f} rows/s wall, {stats.rows / read_cpu:,.0f} CPU")
-    print(f"memory          peak RSS {peak / 2**20:.0f} MB, growth {(peak - baseline) / 2**20:.0f} MB")
-
-
-def _rows(path: Path, layout: object, stats: IntakeStats) -> Iterator[object]:
-    from mailsift.jobs.intake import ListLayout
-
-    assert isinstance(layout, ListLayout)
-    return read_list(path, layout, stats)
+    print(
+        f"throughput      {stats.rows / read_wall:,.0f} rows/s wall, "
+        f"{stats.rows / read_cpu:,.0f} rows/s CPU"
+    )
+    print(
+        f"memory          peak RSS {peak / 2**20:.0f} MB, {(peak - baseline) / 2**20:.0f} MB growth"
+    )
 
 
 def main() -> None:

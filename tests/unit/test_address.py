@@ -300,31 +300,34 @@ def random_local(rng: random.Random) -> str:
     pool = string.ascii_letters + string.digits
     if kind < 0.3:
         pool += "!#$%&'*+/=?^_`{|}~-"
-    if kind < 0.4:
+    elif kind < 0.4:
         pool += ' "(),:;<>[\\]@é\x00'
-    text = "".join(rng.choice(pool) for _ in range(rng.choice([1, 3, 8, 20, 63, 64, 65, 70])))
-    for _ in range(rng.choice([0, 0, 1, 2])):  # dots, sometimes misplaced
+    size = rng.choice([1, 3, 8, 8, 12, 20, 63, 64, 65])
+    text = "".join(rng.choice(pool) for _ in range(size))
+    for _ in range(rng.choice([0, 0, 0, 1, 2])):  # dots, sometimes misplaced
         at = rng.randint(0, len(text))
         text = text[:at] + "." + text[at:]
     return text
 
 
 def random_label(rng: random.Random) -> str:
-    size = rng.choice([1, 2, 5, 10, 62, 63, 64])
-    pool = string.ascii_letters + string.digits + "-" * 6
+    size = rng.choice([1, 2, 5, 5, 8, 10, 62, 63, 64])
+    pool = string.ascii_letters + string.digits + "-" * 3
     if rng.random() < 0.05:
         pool += "_é "
     label = "".join(rng.choice(pool) for _ in range(size))
     if rng.random() < 0.05:
         label = "xn--" + label
+    elif rng.random() < 0.6:
+        label = label.strip("-") or "a"
     return label
 
 
 def random_domain(rng: random.Random) -> str:
-    labels = [random_label(rng) for _ in range(rng.choice([0, 1, 1, 2, 3, 4]))]
+    labels = [random_label(rng) for _ in range(rng.choice([0, 1, 1, 1, 2, 3, 4]))]
     top = rng.choice(
-        ["com", "COM", "de", "co", "c", "c1", "1c", "x-y", "test", "local", "localhost", "onion"]
-        + ["arpa", "invalid", "xn--p1ai", random_label(rng)]
+        ["com", "com", "com", "COM", "de", "org", "co", "c", "c1", "1c", "x-y", "test", "local"]
+        + ["localhost", "onion", "arpa", "invalid", "xn--p1ai", random_label(rng)]
     )
     domain = ".".join([*labels, top])
     if rng.random() < 0.03:
@@ -346,7 +349,7 @@ def is_plain_candidate(text: str) -> bool:
 
 def test_fast_path_agrees_with_email_validator() -> None:
     fast_hits = slow_only_valid = refused = 0
-    for text in EDGE_CASES + generated_addresses(6_000):
+    for text in EDGE_CASES + generated_addresses(8_000):
         fast = _parse_plain(text)
         full = _parse_full(text)
         if fast is not None:
@@ -358,9 +361,9 @@ def test_fast_path_agrees_with_email_validator() -> None:
             assert not is_plain_candidate(text), f"fast path missed {text!r}"
             slow_only_valid += 1
     # Every branch was exercised, so the agreement above means something.
-    assert fast_hits > 1_000
-    assert refused > 1_000
-    assert slow_only_valid > 10
+    assert fast_hits > 2_000
+    assert refused > 2_000
+    assert slow_only_valid > 100
 
 
 def test_typical_addresses_take_the_fast_path() -> None:

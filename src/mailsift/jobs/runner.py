@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import aclosing
 from typing import Any, Protocol
 
 from sqlalchemy import CursorResult, bindparam, func, or_, select, update
@@ -86,10 +87,11 @@ class JobRunner:
         pending: dict[str, list[int]],
         results: asyncio.Queue[Verification | None],
     ) -> None:
-        async for verifications in _batches(results, self._batch_size, self._flush_interval):
-            await self._write(
-                job_id, [v for ver in verifications for v in _values_for(ver, pending)]
-            )
+        batches = _batches(results, self._batch_size, self._flush_interval)
+        async with aclosing(batches):
+            async for verifications in batches:
+                values = [v for ver in verifications for v in _values_for(ver, pending)]
+                await self._write(job_id, values)
 
     async def _store_all(
         self,
@@ -204,7 +206,7 @@ async def _produce(
 
 async def _batches(
     results: asyncio.Queue[Verification | None], size: int, interval: float
-) -> AsyncIterator[list[Verification]]:
+) -> AsyncGenerator[list[Verification]]:
     """Group what the verifier yields: ``size`` at most, none waiting more than ``interval``."""
     loop = asyncio.get_running_loop()
     while (first := await results.get()) is not None:
