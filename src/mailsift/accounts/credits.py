@@ -96,10 +96,14 @@ async def refund_one(store: Store, account_id: int, note: str = "") -> None:
         record(session, account_id, Kind.REFUND, api=1, note=note)
 
 
-async def settle_job(store: Store, job_id: int) -> int:
-    """Give back a finished job's unused credit, once; returns the credits given back."""
+async def settle_job(store: Store, job_id: int, *, everything: bool = False) -> int:
+    """Give back a finished job's unused credit, once; returns the credits given back.
+
+    ``everything`` gives back the whole reservation (a job withdrawn before its owner ever
+    heard of it).
+    """
     async with store.write() as session:
-        return await _settle(session, job_id)
+        return await _settle(session, job_id, everything=everything)
 
 
 async def settle_finished_jobs(store: Store, *, lookback: timedelta = SETTLE_LOOKBACK) -> int:
@@ -118,14 +122,14 @@ async def settle_finished_jobs(store: Store, *, lookback: timedelta = SETTLE_LOO
     return len(job_ids)
 
 
-async def _settle(session: AsyncSession, job_id: int) -> int:
+async def _settle(session: AsyncSession, job_id: int, *, everything: bool) -> int:
     job = await session.get(Job, job_id, with_for_update=True, populate_existing=True)
     if job is None or job.account_id is None or job.credits_reserved <= 0:
         return 0
     if job.stage not in FINISHED_STAGES or await _already_settled(session, job_id):
         return 0
     balance, reserved = await _reservation(session, job_id)
-    unused = await _unused(session, job_id)
+    unused = reserved if everything else await _unused(session, job_id)
     due = min(unused, reserved)
     if due:
         await _give(session, job.account_id, balance, due)

@@ -185,18 +185,18 @@ def _progress() -> Progress:
 
 
 def _print_summary(job: Job, counts: dict[tuple[str, str], int], paths: list[Path]) -> None:
-    table = Table(title=f"{job.filename}: {job.total:,} unique addresses")
+    table = Table(title=f"{escape(job.filename)}: {job.total:,} unique addresses")
     table.add_column("result")
     table.add_column("reason")
     table.add_column("addresses", justify="right")
-    rank = {result: n for n, result in enumerate(_RESULT_ORDER)}
-    for (result, reason), count in sorted(
-        counts.items(), key=lambda kv: (rank.get(kv[0][0], 9), kv[0][1])
-    ):
-        table.add_row(result, reason, f"{count:,}")
     for result in _RESULT_ORDER:
-        subtotal = sum(n for (r, _), n in counts.items() if r == result)
-        table.add_row(f"[bold]{result}[/]", "[bold]all[/]", f"[bold]{subtotal:,}[/]")
+        reasons = sorted((reason, n) for (r, reason), n in counts.items() if r == result)
+        for reason, n in reasons or [("-", 0)]:
+            table.add_row(result, reason, f"{n:,}")
+        if len(reasons) > 1:
+            subtotal = sum(n for _, n in reasons)
+            table.add_row(f"[bold]{result}[/]", "[bold]all[/]", f"[bold]{subtotal:,}[/]")
+        table.add_section()
     console = Console(highlight=False)
     console.print(table)
     if job.duplicates or job.blank:

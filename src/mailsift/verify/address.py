@@ -24,19 +24,34 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-from mailsift.verify.lists import FREE_PROVIDERS, is_disposable, is_free, is_role
+from mailsift.verify.lists import COUNTRY_TLDS, FREE_PROVIDERS, is_disposable, is_free, is_role
+
+__all__ = [
+    "MAX_ADDRESS_OCTETS",
+    "MAX_LOCAL_OCTETS",
+    "NOT_TYPOS",
+    "TYPO_TARGETS",
+    "ParsedAddress",
+    "SyntaxProblem",
+    "parse_address",
+    "suggest_domain",
+]
 
 MAX_ADDRESS_OCTETS = 254
 MAX_LOCAL_OCTETS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedAddress:
-    """A syntactically valid address, normalised, with its flags."""
+class ParsedAddress(NamedTuple):
+    """A syntactically valid address, normalised, with its flags.
+
+    A named tuple rather than a frozen dataclass: intake builds a million of these, and a
+    tuple is built about five times faster.
+    """
 
     given: str  # the input, trimmed of surrounding whitespace
     normalized: str  # local part + "@" + lower-cased ASCII (IDNA) domain
@@ -296,10 +311,6 @@ def _one_slip_variants(word: str) -> set[str]:
     return variants
 
 
-def _looks_like_country(suffix: str) -> bool:
-    return len(suffix) == 2 and suffix.isalpha()
-
-
 def _is_plausible_slip(target: str, variant: str) -> bool:
     """Whether a one-slip ``variant`` of ``target`` is more likely a typo than a real domain."""
     if variant in _KNOWN_DOMAINS:
@@ -307,10 +318,8 @@ def _is_plausible_slip(target: str, variant: str) -> bool:
     name, _, suffix = target.partition(".")
     variant_name, dot, variant_suffix = variant.partition(".")
     if not dot or variant_name == name:
-        if _looks_like_country(suffix) and _looks_like_country(variant_suffix):
-            # "de" -> "dk" swaps one country for another; only a transposition is a typo.
-            return sorted(suffix) == sorted(variant_suffix)
-        return True
+        # "web.de" -> "web.dk" is another country's domain, not a slip of the finger.
+        return not (suffix in COUNTRY_TLDS and variant_suffix in COUNTRY_TLDS)
     return len(name) >= _MIN_NAME_FOR_NAME_EDITS
 
 
@@ -372,15 +381,3 @@ def _edit_distance(a: str, b: str) -> int:
                 current[j] = min(current[j], before[j - 2] + 1)
         before, previous = previous, current
     return previous[-1]
-
-
-__all__ = [
-    "MAX_ADDRESS_OCTETS",
-    "MAX_LOCAL_OCTETS",
-    "NOT_TYPOS",
-    "TYPO_TARGETS",
-    "ParsedAddress",
-    "SyntaxProblem",
-    "parse_address",
-    "suggest_domain",
-]

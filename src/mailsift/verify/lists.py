@@ -27,6 +27,7 @@ def _loose(name: str) -> str:
 
 
 FREE_PROVIDERS = read_list("free_providers.txt")
+COUNTRY_TLDS = read_list("country_tlds.txt")
 DISPOSABLE_DOMAINS = frozenset(str(domain).lower() for domain in blocklist)
 ROLE_NAMES = read_list("role_accounts.txt")
 _LOOSE_ROLE_NAMES = frozenset(

@@ -1,0 +1,214 @@
+"""Job store throughput: ``python -m bench.results_bench [--rows N] [--keep DIR]``.
+
+Two timings over SQLite, each in a child process so its peak memory is its own:
+
+- ``write_results`` on a completed job of N addresses (default 1,000,000) built directly in the
+  store: the three result files, streamed from the database (target: 15 s at most);
+- ``create_job`` on the intake benchmark's list of N rows, from the file to a job fully queued
+  in chunks (target: 20 s and 400 MB peak RSS at most).
+
+Wall time, CPU time and the child's peak resident memory are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.intake_bench import write_list
+from mailsift.jobs.results import write_results
+from mailsift.jobs.service import create_job, get_job
+from mailsift.store import Store, open_store, upgrade
+from mailsift.store.models import Job, JobItem, JobSource, JobStage, utcnow
+
+RESULTS_TARGET_S = 15.0
+INTAKE_TARGET_S = 20.0
+INTAKE_RSS_TARGET_MB = 400.0
+HEADER = ["id", "first_name", "last_name", "email", "company", "city"]
+VERDICTS = [  # (result, reason, weight)
+    ("valid", "accepted_email", 55),
+    ("invalid", "rejected_email", 15),
+    ("invalid", "invalid_domain", 4),
+    ("invalid", "invalid_email", 2),
+    ("risky", "low_deliverability", 12),
+    ("risky", "low_quality", 2),
+    ("unknown", "no_connect", 6),
+    ("unknown", "unavailable_smtp", 4),
+]
+BATCH = 20_000
+
+
+# --- building a completed job -----------------------------------------------------------------
+
+
+async def build_completed_job(url: str, rows: int, seed: int = 11) -> int:
+    """A completed job of ``rows`` addresses with realistic cells and verdicts."""
+    rng = random.Random(seed)
+    verdicts = [(result, reason) for result, reason, _ in VERDICTS]
+    weights = [weight for _, _, weight in VERDICTS]
+    async with open_store(url) as store:
+        job_id = await _completed_job_row(store, rows)
+        for start in range(0, rows, BATCH):
+            batch = [
+                _item(job_id, seq, rng, *rng.choices(verdicts, weights)[0])
+                for seq in range(start, min(rows, start + BATCH))
+            ]
+            async with store.write() as session:
+                await session.execute(JobItem.__table__.insert(), batch)
+    return job_id
+
+
+async def _completed_job_row(store: Store, rows: int) -> int:
+    now = utcnow()
+    job = Job(
+        public_id="bench-results",
+        source=JobSource.CLI,
+        filename="bench.csv",
+        fingerprint="0" * 64,
+        stage=JobStage.COMPLETED,
+        layout={
+            "format": "csv",
+            "encoding": "utf-8",
+            "delimiter": ",",
+            "header": HEADER,
+            "email_column": 3,
+            "columns": len(HEADER),
+        },
+        total=rows,
+        done=rows,
+        started_at=now,
+        finished_at=now,
+    )
+    async with store.write() as session:
+        session.add(job)
+        await session.flush()
+        return job.id
+
+
+def _item(job_id: int, seq: int, rng: random.Random, result: str, reason: str) -> dict[str, Any]:
+    email = f"person.{seq}@domain{seq % 5000}.example"
+    code = {"valid": 250, "invalid": 550, "risky": 250}.get(result)
+    return {
+        "job_id": job_id,
+        "seq": seq,
+        "row_no": seq + 1,
+        "cells": [str(seq), "Zoë", "Müller", email, f"Müller & Co {seq % 997}", "=Köln"],
+        "email": email,
+        "normalized": email,
+        "domain": email.partition("@")[2],
+        "chunk": seq // 500,
+        "result": result,
+        "reason": reason,
+        "free": rng.random() < 0.3,
+        "disposable": False,
+        "role": rng.random() < 0.02,
+        "accept_all": reason == "low_deliverability",
+        "did_you_mean": "",
+        "mx_host": f"mx{seq % 50}.example",
+        "smtp_code": code,
+        "smtp_message": f"{code} 2.1.5 Recipient OK" if code else "",
+        "finished_at": utcnow(),
+    }
+
+
+# --- the measured phases (child processes) ------------------------------------------------------
+
+
+async def results_phase(url: str, out_dir: Path) -> dict[str, Any]:
+    async with open_store(url) as store:
+        job = await get_job(store, 1)
+        assert job is not None
+        paths = await write_results(store, job, out_dir)
+    return {"bytes": sum(path.stat().st_size for path in paths.values())}
+
+
+async def intake_phase(url: str, listing: Path) -> dict[str, Any]:
+    async with open_store(url) as store:
+        job = await create_job(store, listing, listing.name, source=JobSource.CLI)
+    return {"stage": job.stage, "total": job.total, "duplicates": job.duplicates}
+
+
+def run_phase(phase: str, url: str, path: Path) -> None:
+    """Run one phase and print its figures as JSON (called in the child)."""
+    began, cpu_began = time.perf_counter(), time.process_time()
+    if phase == "results":
+        extra = asyncio.run(results_phase(url, path))
+    else:
+        extra = asyncio.run(intake_phase(url, path))
+    figures = {
+        "wall": time.perf_counter() - began,
+        "cpu": time.process_time() - cpu_began,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **extra,
+    }
+    print(json.dumps(figures))
+
+
+def in_child(phase: str, url: str, path: Path) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.results_bench", "--phase", phase, url, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "OVER TARGET"
+
+
+def measure(rows: int, scratch: Path) -> None:
+    results_url = f"sqlite:///{scratch / 'results.db'}"
+    upgrade(results_url)
+    began = time.perf_counter()
+    asyncio.run(build_completed_job(results_url, rows))
+    print(f"built job       {rows:,} completed addresses in {time.perf_counter() - began:.1f} s")
+    written = in_child("results", results_url, scratch / "out")
+    print(
+        f"write_results   {written['wall']:.2f} s wall, {written['cpu']:.2f} s CPU, "
+        f"peak RSS {written['peak_rss_mb']:.0f} MB, {written['bytes'] / 1e6:.0f} MB written "
+        f"(target {RESULTS_TARGET_S:.0f} s: {verdict(written['wall'] <= RESULTS_TARGET_S)})"
+    )
+
+    listing = scratch / "intake-bench.csv"
+    write_list(listing, rows)
+    intake_url = f"sqlite:///{scratch / 'intake.db'}"
+    upgrade(intake_url)
+    taken = in_child("intake", intake_url, listing)
+    within = taken["wall"] <= INTAKE_TARGET_S and taken["peak_rss_mb"] <= INTAKE_RSS_TARGET_MB
+    print(
+        f"create_job      {taken['wall']:.2f} s wall, {taken['cpu']:.2f} s CPU, "
+        f"peak RSS {taken['peak_rss_mb']:.0f} MB, {taken['total']:,} unique rows {taken['stage']} "
+        f"(target {INTAKE_TARGET_S:.0f} s, {INTAKE_RSS_TARGET_MB:.0f} MB: {verdict(within)})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, help="keep the databases and files here")
+    parser.add_argument("--phase", choices=["results", "intake"], help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        url, path = args.args
+        run_phase(args.phase, url, Path(path))
+        return
+    with tempfile.TemporaryDirectory(prefix="mailsift-results-") as scratch:
+        where = args.keep or Path(scratch)
+        where.mkdir(parents=True, exist_ok=True)
+        measure(args.rows, where)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Settings of the HTTP API, read from ``MAILSIFT_*`` like ``mailsift.settings.Settings``."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DAY = 24 * 3600.0
+
+
+class ApiSettings(BaseSettings):
+    """What the API server needs beyond the engine's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILSIFT_", extra="ignore")
+
+    # Where users reach this server; empty: the address each request came in on.
+    public_url: str = ""
+    # How long a result link works, in seconds.
+    link_ttl: float = Field(default=7 * DAY, gt=0)
+    # Signs result links; empty: a random key kept in <data_dir>/secret.key. Servers that
+    # share a database must share this key (or the file).
+    secret_key: str = ""
+    # The largest request body /batch_process/ takes (all files together), in bytes.
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    # The largest body of the other calls (and of a JSON or url-encoded batch), in bytes.
+    max_form_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_files_per_upload: int = Field(default=20, ge=1)
+    # Real-time verifications one account may ask for per minute; 0: no limit.
+    realtime_rate_per_minute: int = Field(default=120, ge=0)
+    # The real-time call's answer time when the request sets no ``timeout``.
+    realtime_timeout: float = Field(default=30.0, ge=2, le=60)
+    # Unfinished jobs (queued or processing) one account may have at once; 0: no limit.
+    max_jobs_in_flight: int = Field(default=10, ge=0)
+    # Chunk workers inside ``mailsift serve``.
+    workers: int = Field(default=4, ge=1)
+    callback_attempts: int = Field(default=6, ge=1)
+    callback_backoff: float = Field(default=2.0, gt=0)  # first pause; doubles each retry
+    callback_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value

@@ -1,0 +1,133 @@
+"""What ``/docs`` shows: every parameter and every answer field, described.
+
+The handlers read their bodies themselves (form, multipart or JSON alike), so the request
+bodies are described here by hand; the answers are pydantic models used only for the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mailsift.api.params import TOKEN
+
+Param = dict[str, Any]
+
+TOKEN_PARAM: Param = {
+    "type": "string",
+    "description": f"Your API token. Exactly `{TOKEN}`: the name is case-sensitive.",
+}
+JOB_ID_PARAM: Param = {
+    "type": "string",
+    "description": "One job id, as `/batch_process/` gave it. One id per request.",
+}
+
+
+def request_body(
+    fields: dict[str, Param], required: list[str], *, files: bool = False
+) -> dict[str, Any]:
+    """An OpenAPI request body offered as url-encoded form, multipart form and JSON."""
+    schema = {"type": "object", "properties": fields, "required": required}
+    multipart = schema
+    if files:
+        upload = {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "The list (CSV, TSV, TXT or XLSX). Repeat the field for several "
+            "lists: each becomes its own job.",
+        }
+        multipart = {**schema, "properties": {**fields, "file": upload}}
+        multipart["required"] = [*required, "file"]
+    content = {
+        "application/x-www-form-urlencoded": {"schema": schema},
+        "multipart/form-data": {"schema": multipart},
+        "application/json": {"schema": schema},
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
+class Failure(BaseModel):
+    status: Literal["failed"] = "failed"
+    message: str = Field(description="What went wrong, in one sentence.")
+
+
+class BatchAnswer(BaseModel):
+    status: Literal["success"] = "success"
+    job_id: list[str] = Field(description="One job id per uploaded file, in upload order.")
+
+
+Stage = Literal["In Queue", "Processing", "Completed", "Failed", "Cancelled"]
+
+
+class ProgressAnswer(BaseModel):
+    status: Literal["success"] = "success"
+    percentage: str = Field(
+        description='Share of addresses with a final result, two decimals: "0.00" to '
+        '"100.00". Never goes backwards; "100.00" only when every address is done.',
+        examples=["42.50"],
+    )
+    stage: Stage = Field(description="Where the job is.")
+    message: str | None = Field(
+        default=None, description="Why the job stopped; only for Failed and Cancelled."
+    )
+
+
+class ResultsAnswer(ProgressAnswer):
+    invalid_result_link: str = Field(
+        description='Download URL of the invalid addresses (CSV); "" until Completed.'
+    )
+    valid_result_link: str = Field(
+        description='Download URL of the valid addresses (CSV); "" until Completed.'
+    )
+    unknown_link: str = Field(
+        description='Download URL of the unknown and risky addresses (CSV); "" until '
+        "Completed. Links are signed, need no token, and expire."
+    )
+
+
+class VerificationAnswer(BaseModel):
+    email: str = Field(description="The address as given, trimmed.")
+    normalized: str = Field(description="Lower-cased, IDNA-encoded domain; empty if invalid.")
+    result: Literal["valid", "invalid", "risky", "unknown"]
+    reason: str = Field(
+        description="accepted_email, rejected_email, invalid_email, invalid_domain, "
+        "low_quality, low_deliverability, no_connect, timeout, invalid_smtp, "
+        "unavailable_smtp or unexpected_error."
+    )
+    free: bool = Field(description="A free-mail provider's address.")
+    disposable: bool = Field(description="A disposable (throwaway) provider's address.")
+    role: bool = Field(description="A role account: admin@, info@, …")
+    accept_all: bool = Field(description="The domain accepts any address (catch-all).")
+    did_you_mean: str = Field(description="A likely correction of a typo, else empty.")
+    mx_host: str = Field(description="The mail server asked.")
+    smtp_code: int | None = Field(description="Its reply code to RCPT TO, if any.")
+    smtp_message: str = Field(description="Its reply text, or what went wrong.")
+    status: Literal["Valid", "Invalid", "Risky", "Unknown"] = Field(
+        description="The verdict, as the hosted API spells it."
+    )
+    free_email: bool = Field(description="Same as free (hosted API name).")
+    typo_suggest: str = Field(description="Same as did_you_mean (hosted API name).")
+    role_address: bool = Field(description="Same as role (hosted API name).")
+    message: str = Field(description='The verdict in words: "User exists!" and the like.')
+
+
+class ConvertAnswer(BaseModel):
+    status: Literal["success"] = "success"
+    api_credits: int = Field(description="API credit balance after the conversion.")
+    monthly_credits: int = Field(description="Monthly credit balance after the conversion.")
+
+
+def failures(*codes: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        400: "Bad request: a parameter is missing, repeated or misspelled.",
+        401: "No or unknown API token.",
+        402: "Not enough credit.",
+        403: "The download link's signature does not match.",
+        404: "No such job (or not yours).",
+        410: "The download link has expired.",
+        413: "The request body is too large.",
+        422: "A value is out of range, or an uploaded list cannot be read.",
+        429: "Too many requests (see Retry-After) or too many jobs in progress.",
+    }
+    return {code: {"model": Failure, "description": meaning[code]} for code in codes}

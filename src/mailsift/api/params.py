@@ -1,0 +1,66 @@
+"""Reading named parameters, with the seed API's exact spellings.
+
+The hosted API these calls mirror is case-sensitive (``user_API_token``). A parameter sent in
+another case is not silently ignored: the answer names the right spelling.
+"""
+
+from __future__ import annotations
+
+from mailsift.api.body import Body
+from mailsift.api.errors import ApiError
+
+TOKEN = "user_API_token"
+
+
+def misspelled(body: Body, name: str) -> ApiError | None:
+    """An error naming ``name``'s spelling when the body has it only in another case."""
+    wrong = sorted(n for n in body.names() if n != name and n.lower() == name.lower())
+    if not wrong:
+        return None
+    return ApiError(
+        400,
+        f"Unknown parameter {wrong[0]!r}: the parameter is spelled {name!r} "
+        "(parameter names are case-sensitive).",
+    )
+
+
+def optional(body: Body, name: str) -> str | None:
+    """The parameter's one value, ``None`` when absent; repeated, it is an error."""
+    values = body.values(name)
+    if not values:
+        if error := misspelled(body, name):
+            raise error
+        return None
+    if len(values) > 1:
+        raise ApiError(400, f"Give one {name} per request.")
+    return values[0].strip()
+
+
+def required(body: Body, name: str) -> str:
+    value = optional(body, name)
+    if not value:
+        raise ApiError(400, f"The parameter {name} is required.")
+    return value
+
+
+def token(body: Body) -> str:
+    value = optional(body, TOKEN)
+    if not value:
+        raise ApiError(401, f"The parameter {TOKEN} is required: your API token.")
+    return value
+
+
+def bounded_number(
+    body: Body, name: str, *, low: float, high: float, default: float | None = None
+) -> float | None:
+    """A number within [low, high] (422 outside, or when it is not a number)."""
+    text = optional(body, name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses NaN
+        raise ApiError(422, f"{name} must be a number from {low:g} to {high:g}.")
+    return value

@@ -1,0 +1,100 @@
+"""``mailsift serve``: migrate, make a first account on the very first start, run uvicorn.
+
+uvicorn turns SIGTERM and SIGINT into a graceful shutdown: it stops taking connections,
+lets requests in progress finish (for a bounded time), then the application's lifespan stops
+the embedded workers. A chunk they were running is queued again at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from mailsift.accounts.service import count_accounts, create_account
+from mailsift.api.app import create_app
+from mailsift.api.config import ApiSettings
+from mailsift.settings import Settings
+from mailsift.store import database_url, open_store, upgrade
+
+FIRST_ACCOUNT = "admin"
+FIRST_API_CREDITS = 1_000
+FIRST_MONTHLY_CREDITS = 10_000
+GRACEFUL_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class FirstAccount:
+    name: str
+    token: str
+
+
+async def ensure_first_account(url: str) -> FirstAccount | None:
+    """Create the first account when there is none; ``None`` when accounts exist."""
+    async with open_store(url) as store:
+        if await count_accounts(store):
+            return None
+        account, token = await create_account(
+            store,
+            FIRST_ACCOUNT,
+            api_credits=FIRST_API_CREDITS,
+            monthly_credits=FIRST_MONTHLY_CREDITS,
+        )
+    return FirstAccount(account.name, token)
+
+
+def curl_example(base_url: str, token: str) -> str:
+    return (
+        f"curl -X POST {base_url}/email_verification/ "
+        f"-d user_API_token={shlex.quote(token)} -d email=someone@example.com"
+    )
+
+
+def welcome(first: FirstAccount, base_url: str) -> list[str]:
+    return [
+        f'First start: created the account "{first.name}" with {FIRST_API_CREDITS:,} API '
+        f"and {FIRST_MONTHLY_CREDITS:,} monthly credits.",
+        "Try it:",
+        "",
+        "  " + curl_example(base_url, first.token),
+        "",
+        "Its API token, shown only this once (mailsift accounts rotate-token makes a new one):",
+        first.token,
+    ]
+
+
+def serve(
+    settings: Settings,
+    config: ApiSettings,
+    *,
+    workers: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Run the server at ``settings.host``:``settings.port`` until SIGTERM or SIGINT."""
+    url = database_url(settings.database_url, settings.data_dir)
+    upgrade(url)
+    first = asyncio.run(ensure_first_account(url))
+    if first is not None:
+        base_url = config.public_url or f"http://{_url_host(settings.host)}:{settings.port}"
+        for line in welcome(first, base_url):
+            echo(line)
+    app = create_app(settings, config, workers=config.workers if workers else 0)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            log_level="info",
+        )
+    )
+    server.run()
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine answers locally
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,237 @@
+"""Everything the API's handlers share while the server runs, and its start and stop.
+
+``running_service`` opens the store, builds the engine (one ``Verifier`` for the real-time
+call and the chunk workers alike, so the per-host politeness caps hold for both), starts the
+embedded workers, and on the way out stops them: a chunk they were running stays in the queue
+and is taken up again on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select, update
+from starlette.requests import Request
+
+from mailsift.accounts import service as accounts
+from mailsift.accounts.credits import settle_finished_jobs, settle_job
+from mailsift.api.answers import results_answer
+from mailsift.api.body import BodyLimits
+from mailsift.api.callbacks import CallbackRefused, CallbackSender, check_callback_url
+from mailsift.api.config import ApiSettings
+from mailsift.api.errors import ApiError
+from mailsift.api.links import LinkSigner
+from mailsift.api.params import TOKEN
+from mailsift.api.ratelimit import RateLimiter
+from mailsift.api.secret import load_secret
+from mailsift.dispatch.base import Dispatcher
+from mailsift.dispatch.inprocess import InProcessDispatcher
+from mailsift.jobs.results import FILES, Which
+from mailsift.jobs.runner import JobRunner
+from mailsift.jobs.service import discard_orphans
+from mailsift.settings import Settings
+from mailsift.store import Store, database_url, open_store
+from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage
+from mailsift.verify.engine import Verifier
+from mailsift.verify.model import Verification
+
+log = logging.getLogger(__name__)
+
+UPLOADS = "uploads"
+_STALE_UPLOAD_SECONDS = 3600.0
+NOT_FOUND = "Job not found."
+BAD_TOKEN = f"Invalid {TOKEN}."
+
+
+class EngineVerifier(Protocol):
+    """What the API needs of ``mailsift.verify.engine.Verifier``."""
+
+    async def verify_one(self, address: str, *, within: float | None = None) -> Verification: ...
+
+    def verify_many(self, addresses: Iterable[str]) -> AsyncIterator[Verification]: ...
+
+
+@dataclass
+class ApiService:
+    settings: Settings
+    config: ApiSettings
+    store: Store
+    verifier: EngineVerifier
+    links: LinkSigner
+    callbacks: CallbackSender
+    limiter: RateLimiter
+    upload_root: Path
+    dispatcher: Dispatcher | None = None
+    # Where each job was submitted from, for the links of its callback.
+    _submitted_at: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def form_limits(self) -> BodyLimits:
+        return BodyLimits(max_bytes=self.config.max_form_bytes)
+
+    @property
+    def upload_limits(self) -> BodyLimits:
+        return BodyLimits(
+            max_bytes=self.config.max_form_bytes,
+            max_files=self.config.max_files_per_upload,
+            max_upload_bytes=self.config.max_upload_bytes,
+        )
+
+    def base_url(self, request: Request | None = None) -> str:
+        """The server's address as users reach it, for absolute links."""
+        if self.config.public_url:
+            return self.config.public_url
+        if request is not None:
+            return str(request.base_url).rstrip("/")
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def result_links(self, job: Job, base_url: str) -> dict[Which, str] | None:
+        if job.stage != JobStage.COMPLETED:
+            return None
+        return {which: self.links.link(base_url, job.public_id, which) for which in FILES}
+
+    # --- requests -----------------------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Account:
+        account = await accounts.authenticate(self.store, token)
+        if account is None:
+            raise ApiError(401, BAD_TOKEN)
+        return account
+
+    async def owned_job(self, token: str, public_id: str | None) -> Job:
+        """The caller's job; someone else's is answered exactly like one that does not exist."""
+        account = await self.authenticate(token)
+        if not public_id:
+            raise ApiError(400, "The parameter job_id is required.")
+        query = select(Job).where(
+            Job.public_id == public_id,
+            Job.account_id == account.id,
+            Job.stage != JobStage.RECEIVING,
+        )
+        async with self.store.read() as session:
+            job = (await session.execute(query)).scalar_one_or_none()
+        if job is None:
+            raise ApiError(404, NOT_FOUND)
+        return job
+
+    async def check_callback(self, url: str) -> None:
+        try:
+            await check_callback_url(url, allow_private=self.settings.allow_private_targets)
+        except CallbackRefused as exc:
+            raise ApiError(400, exc.message) from exc
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def job_accepted(self, job: Job, base_url: str) -> None:
+        """A job was queued (or finished at intake, every address being invalid)."""
+        if job.callback_url:
+            self._submitted_at[job.public_id] = base_url
+        if job.stage == JobStage.COMPLETED:
+            await self.job_finished(job.id)
+        elif self.dispatcher is not None:
+            await self.dispatcher.submit(job.id)
+
+    async def job_finished(self, job_id: int) -> None:
+        """Settle the job's credit and send its callback; never raises (workers call it)."""
+        try:
+            await settle_job(self.store, job_id)
+            await self._send_callback(job_id)
+        except Exception:
+            log.exception("finishing job %d failed", job_id)
+
+    async def withdraw(self, jobs: Iterable[Job], message: str) -> None:
+        """Cancel jobs whose ids were never given out, and give all their credit back."""
+        for job in jobs:
+            async with self.store.write() as session:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.stage.in_(ACTIVE_STAGES))
+                    .values(stage=JobStage.CANCELLED, message=message)
+                )
+            await settle_job(self.store, job.id, everything=True)
+
+    async def _send_callback(self, job_id: int) -> None:
+        async with self.store.read() as session:
+            row = (
+                await session.execute(
+                    select(Job, Account.token_hash)
+                    .join(Account, Account.id == Job.account_id)
+                    .where(Job.id == job_id)
+                )
+            ).first()
+        if row is None:
+            return
+        job, key = row
+        if not job.callback_url or job.stage != JobStage.COMPLETED:
+            return
+        base = self._submitted_at.pop(job.public_id, None) or self.base_url()
+        payload = {**results_answer(job, self.result_links(job, base)), "job_id": job.public_id}
+        self.callbacks.send(job.callback_url, payload, key)
+
+
+@asynccontextmanager
+async def running_service(
+    settings: Settings,
+    config: ApiSettings,
+    *,
+    verifier: EngineVerifier | None = None,
+    workers: int = 0,
+) -> AsyncIterator[ApiService]:
+    """The service, with ``workers`` embedded chunk workers (0: none), until the block ends."""
+    store = open_store(database_url(settings.database_url, settings.data_dir))
+    service = _build(settings, config, store, verifier)
+    dispatcher = None
+    if workers:
+        runner = JobRunner(store, service.verifier, on_completed=service.job_finished)
+        dispatcher = InProcessDispatcher(store, runner, workers=workers)
+    try:
+        await asyncio.to_thread(_clear_stale_uploads, service.upload_root)
+        await discard_orphans(store)
+        await settle_finished_jobs(store)
+        if dispatcher is not None:
+            await dispatcher.start()
+            service.dispatcher = dispatcher
+        yield service
+    finally:
+        if dispatcher is not None:
+            await dispatcher.stop()
+        await service.callbacks.aclose()
+        await store.close()
+
+
+def _build(
+    settings: Settings, config: ApiSettings, store: Store, verifier: EngineVerifier | None
+) -> ApiService:
+    return ApiService(
+        settings=settings,
+        config=config,
+        store=store,
+        verifier=verifier if verifier is not None else Verifier(settings),
+        links=LinkSigner(load_secret(settings.data_dir, config.secret_key), config.link_ttl),
+        callbacks=CallbackSender(
+            allow_private=settings.allow_private_targets,
+            attempts=config.callback_attempts,
+            backoff=config.callback_backoff,
+            timeout=config.callback_timeout,
+        ),
+        limiter=RateLimiter(config.realtime_rate_per_minute),
+        upload_root=settings.data_dir / UPLOADS,
+    )
+
+
+def _clear_stale_uploads(root: Path) -> None:
+    """Remove upload folders a process that died mid-request left behind."""
+    if not root.is_dir():
+        return
+    cutoff = time.time() - _STALE_UPLOAD_SECONDS
+    for entry in root.iterdir():
+        if entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
