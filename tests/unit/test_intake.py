@@ -144,6 +144,8 @@ def _quote(cell: str, delimiter: str) -> str:
         "Adresse e-mail",
         "Mail",
         "Work Email",
+        "Электронная почта",
+        "メールアドレス",
     ],
 )
 def test_email_column_found_by_header_name(tmp_path: Path, name: str) -> None:
@@ -407,14 +409,17 @@ def rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def test_huge_sparse_sheet_is_read_without_trusting_its_dimension(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dimension", ["A1:XFD1048576", "A1:B2"])
+def test_huge_sparse_sheet_is_read_without_trusting_its_dimension(
+    tmp_path: Path, dimension: str
+) -> None:
     rows = {
         1: {"A": "Name", "B": "Email"},
         2: {"A": "Ann", "B": "ann@example.com"},
         3: {"A": "Bo", "B": "bo@example.com"},
         1_000_000: {"A": "Zed", "B": "zed@example.com"},
     }
-    path = write_package(tmp_path / "sparse.xlsx", sheet_xml(rows, "A1:XFD1048576"))
+    path = write_package(tmp_path / "sparse.xlsx", sheet_xml(rows, dimension))
     before = rss()
     layout, found, stats = take(path)
     assert rss() - before < 100 * 1024 * 1024
@@ -433,6 +438,13 @@ def test_sheet_rows_beyond_the_row_limit_are_refused(tmp_path: Path) -> None:
     limits = IntakeLimits(max_rows=1000)
     layout = sniff_layout(path, limits=limits)
     assert "more than 1,000 rows" in refused_while_reading(path, layout, limits)
+
+
+def test_sheet_without_addresses_is_refused(tmp_path: Path) -> None:
+    path = write_package(tmp_path / "bare.xlsx", sheet_xml({1: {"A": "Name", "B": "Email"}}))
+    assert refused(path) == "The file has no addresses: its email column is empty."
+    empty = write_package(tmp_path / "empty.xlsx", sheet_xml({}))
+    assert refused(empty) == "The first sheet of the workbook is empty."
 
 
 def test_sheet_with_too_many_columns_is_refused(tmp_path: Path) -> None:
@@ -530,6 +542,7 @@ def write_bytes(path: Path, content: bytes) -> Path:
         (b" \r\n\t\n", "The file is empty."),
         (codecs.BOM_UTF8, "The file is empty."),
         (b"email\nann@example.com\x00\x00\x01\x02\n", "NUL bytes"),
+        ("email\nann@example.com\n".encode("utf-16-le"), "UTF-16 text without a byte-order mark"),
         (b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF document"),
         (b"\xff\xd8\xff\xe0" + bytes(16), "JPEG image"),
@@ -537,6 +550,8 @@ def write_bytes(path: Path, content: bytes) -> Path:
         (b"<!DOCTYPE html><html><body>a@b.com</body></html>", "web page"),
         (b"name,city\nAnn,Rome\nBo,Oslo\n", "No column of email addresses"),
         (b"a,b\nc,d\n", "No column of email addresses"),
+        (b"email\r\n", "no addresses: its email column is empty"),
+        (b"name,email\nAnn,\nBo,  \n", "no addresses: its email column is empty"),
     ],
 )
 def test_bad_files_are_refused_with_a_clear_message(

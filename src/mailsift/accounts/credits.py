@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.accounts.errors import InsufficientCredit, TooManyJobs
-from mailsift.accounts.ledger import Balance, Kind, deltas, record
+from mailsift.accounts.ledger import Balance, Kind, balance_column, deltas, record
 from mailsift.store.engine import Store
 from mailsift.store.models import (
     ACTIVE_STAGES,
@@ -183,17 +183,17 @@ async def _lock_balance(session: AsyncSession, account_id: int, balance: Balance
     The lock serialises one account's reservations, so the count of jobs in flight read
     after it is exact. SQLite needs none: its writers take turns already.
     """
-    query = select(balance.column).where(Account.id == account_id).with_for_update()
+    query = select(balance_column(balance)).where(Account.id == account_id).with_for_update()
     return int((await session.execute(query)).scalar_one())
 
 
 async def _balance(session: AsyncSession, account_id: int, balance: Balance) -> int:
-    query = select(balance.column).where(Account.id == account_id)
+    query = select(balance_column(balance)).where(Account.id == account_id)
     return int((await session.execute(query)).scalar_one_or_none() or 0)
 
 
 async def _take(session: AsyncSession, account_id: int, balance: Balance, amount: int) -> bool:
-    column = balance.column
+    column = balance_column(balance)
     result = await session.execute(
         update(Account)
         .where(Account.id == account_id, column >= amount)
@@ -204,7 +204,7 @@ async def _take(session: AsyncSession, account_id: int, balance: Balance, amount
 
 
 async def _give(session: AsyncSession, account_id: int, balance: Balance, amount: int) -> None:
-    column = balance.column
+    column = balance_column(balance)
     await session.execute(
         update(Account).where(Account.id == account_id).values({column: column + amount})
     )

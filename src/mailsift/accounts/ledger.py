@@ -17,9 +17,10 @@ class Balance(StrEnum):
     API = "api"
     MONTHLY = "monthly"
 
-    @property
-    def column(self) -> InstrumentedAttribute[int]:
-        return Account.api_credits if self is Balance.API else Account.monthly_credits
+
+def balance_column(balance: Balance) -> InstrumentedAttribute[int]:
+    """The ``accounts`` column holding ``balance``."""
+    return Account.api_credits if balance is Balance.API else Account.monthly_credits
 
 
 class Kind(StrEnum):

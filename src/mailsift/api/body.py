@@ -39,7 +39,7 @@ class BodyLimits:
     max_upload_bytes: int = 0  # a multipart body with files (streamed to disk)
 
     def for_multipart(self) -> int:
-        return max(self.max_bytes, self.max_upload_bytes) if self.max_files else self.max_bytes
+        return self.max_upload_bytes if self.max_files else self.max_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +81,7 @@ async def read_body(
     folder: Path | None = None
     try:
         if limits.max_files and upload_root is not None:
-            upload_root.mkdir(parents=True, exist_ok=True)
-            folder = Path(await asyncio.to_thread(tempfile.mkdtemp, dir=upload_root))
+            folder = await asyncio.to_thread(_upload_folder, upload_root)
         yield await _parse(request, limits, folder)
     finally:
         if folder is not None:
@@ -91,6 +90,11 @@ async def read_body(
 
 def _content_type(request: Request) -> tuple[bytes, dict[bytes, bytes]]:
     return parse_options_header(request.headers.get("content-type"))
+
+
+def _upload_folder(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root))
 
 
 async def _parse(request: Request, limits: BodyLimits, folder: Path | None) -> Body:
@@ -196,6 +200,14 @@ def _too_large(most: int) -> ApiError:
 
 def _too_many_files(limits: BodyLimits) -> ApiError:
     return ApiError(400, f"At most {limits.max_files} files may be uploaded at once.")
+
+
+def _disk_name(n: int, filename: str | None) -> str:
+    """``upload-N`` with the upload's extension: the XLSX reader goes by it."""
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    if not (suffix[1:].isascii() and suffix[1:].isalnum() and len(suffix) <= 6):
+        suffix = ""
+    return f"upload-{n}{suffix}"
 
 
 def clean_filename(raw: str) -> str:
@@ -319,7 +331,7 @@ class _MultipartReader:
             raise ApiError(400, "This call takes no file.")
         if len(self.body.uploads) >= self.limits.max_files:
             raise _too_many_files(self.limits)
-        path = self.folder / f"upload-{len(self.body.uploads)}"
+        path = self.folder / _disk_name(len(self.body.uploads), self.part.filename)
         sink = path.open("wb")
         self.sinks.append(sink)
         self.part.sink = sink

@@ -61,4 +61,4 @@ class LinkSigner:
             raise LinkInvalid("This download link is not valid.")
         if int(expires) < (time.time() if now is None else now):
             raise LinkExpired("This download link has expired: ask /get_results/ for a new one.")
-        return which  # type: ignore[return-value]  # checked against FILES above
+        return which

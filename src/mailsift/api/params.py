@@ -9,7 +9,7 @@ from __future__ import annotations
 from mailsift.api.body import Body
 from mailsift.api.errors import ApiError
 
-TOKEN = "user_API_token"
+TOKEN = "user_API_token"  # noqa: S105 (a parameter name, not a secret)
 
 
 def misspelled(body: Body, name: str) -> ApiError | None:

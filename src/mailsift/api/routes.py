@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from mailsift.accounts.credits import charge_one, jobs_in_flight, job_reservation, refund_one
+from mailsift.accounts.credits import charge_one, job_reservation, jobs_in_flight, refund_one
 from mailsift.accounts.errors import AccountError, InsufficientCredit, TooManyJobs
 from mailsift.accounts.service import convert_credits as convert
 from mailsift.api import docs
@@ -149,7 +149,7 @@ async def email_verification(request: Request, api: Service) -> JSONResponse:
 
 
 async def _verify_charged(
-    api: ApiService, account: Account, email: str, timeout: float
+    api: ApiService, account: Account, email: str, within: float
 ) -> Verification:
     """Verify, charging one credit; given back when the engine itself failed."""
     billable = isinstance(parse_address(email), ParsedAddress)
@@ -159,7 +159,7 @@ async def _verify_charged(
         except InsufficientCredit as exc:
             raise ApiError(402, exc.message) from exc
     try:
-        verification = await api.verifier.verify_one(email, within=timeout)
+        verification = await api.verifier.verify_one(email, within=within)
     except Exception:
         if billable:
             await refund_one(api.store, account.id, note="verification failed")
@@ -205,9 +205,7 @@ def _route(
     extra = docs.request_body(fields, required_fields, files=files)
     responses: dict[int | str, dict[str, Any]] = {200: {"model": answer}}
     responses.update(docs.failures(*codes))
-    router.add_api_route(
-        path, handler, methods=["POST"], openapi_extra=extra, responses=responses
-    )
+    router.add_api_route(path, handler, methods=["POST"], openapi_extra=extra, responses=responses)
     router.add_api_route(path.rstrip("/"), handler, methods=["POST"], include_in_schema=False)
 
 

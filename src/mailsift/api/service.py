@@ -80,7 +80,7 @@ class ApiService:
     @property
     def upload_limits(self) -> BodyLimits:
         return BodyLimits(
-            max_bytes=self.config.max_form_bytes,
+            max_bytes=min(self.config.max_form_bytes, self.config.max_upload_bytes),
             max_files=self.config.max_files_per_upload,
             max_upload_bytes=self.config.max_upload_bytes,
         )

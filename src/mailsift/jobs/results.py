@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, case, cast, func, select
 
-from mailsift.jobs.csvsafe import LINE_END, safe_cells
+from mailsift.jobs.csvsafe import LINE_END, neutralize, safe_cells
 from mailsift.store.engine import Store
 from mailsift.store.models import Job, JobItem
 
@@ -40,7 +40,7 @@ RESULT_COLUMNS = (
     "smtp_code",
     "smtp_message",
 )
-_ROWS_PER_FETCH = 2_000
+_ROWS_PER_FETCH = 5_000
 
 
 def result_filenames(job: Job) -> dict[Which, str]:
@@ -65,10 +65,11 @@ async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator
     """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
-    yield _encode([header])
+    yield _encode([safe_cells(header)])
     query = _items(job).where(JobItem.result.in_(FILES[which]))
     async with store.read() as session:
-        stream = await session.stream(query)
+        connection = await session.connection()
+        stream = await connection.stream(query)
         async for rows in stream.partitions():
             yield _encode(_line(row, width) for row in rows)
 
@@ -87,10 +88,11 @@ async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Pa
         for which in FILES:
             sinks.writers[which].writerow(safe_cells(header))
         async with store.read() as session:
-            stream = await session.stream(_items(job).where(JobItem.result.is_not(None)))
+            connection = await session.connection()
+            stream = await connection.stream(_items(job).where(JobItem.result.is_not(None)))
             async for rows in stream.partitions():
                 for row in rows:
-                    sinks.writers[which_of[row.result]].writerow(_line(row, width))
+                    sinks.writers[which_of[row[1]]].writerow(_line(row, width))
                 await asyncio.to_thread(sinks.flush)
         await asyncio.to_thread(sinks.flush)
     finally:
@@ -140,30 +142,38 @@ def _publish(paths: Iterable[Path]) -> None:
 
 
 def _items(job: Job) -> Select[Any]:
+    """Cells and result columns, all text: flags and codes are spelled out by the database."""
+    items = JobItem.__table__.c  # Core columns: no ORM work per row
     return (
         select(
-            JobItem.cells,
-            *(getattr(JobItem, name) for name in RESULT_COLUMNS),
+            items.cells,
+            items.result,
+            items.reason,
+            *(case((items[flag], "true"), else_="false") for flag in _FLAGS),
+            items.did_you_mean,
+            items.mx_host,
+            func.coalesce(cast(items.smtp_code, String), ""),
+            items.smtp_message,
         )
-        .where(JobItem.job_id == job.id)
-        .order_by(JobItem.seq)
+        .where(items.job_id == job.id)
+        .order_by(items.seq)
         .execution_options(yield_per=_ROWS_PER_FETCH)
     )
 
 
+_FLAGS = ("free", "disposable", "role", "accept_all")
+
+
 def _line(row: Sequence[Any], width: int) -> list[str]:
-    cells: list[str] = list(row[0])
-    if len(cells) < width:
-        cells.extend([""] * (width - len(cells)))
-    return safe_cells([*cells, *(_text(value) for value in row[1:])])
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """A result row. Result, reason, flags and code are our own words, never a formula;
+    everything else comes from the file or a mail server and is neutralised."""
+    cells, result, reason, free, disposable, role, accept_all, suggestion, mx, code, message = row
+    line = list(map(neutralize, cells))
+    if len(line) < width:
+        line.extend([""] * (width - len(line)))
+    line += (result, reason, free, disposable, role, accept_all)
+    line += (neutralize(suggestion), neutralize(mx), code, neutralize(message))
+    return line
 
 
 def _encode(lines: Iterable[list[str]]) -> bytes:

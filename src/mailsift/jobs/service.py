@@ -11,13 +11,13 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.intake import (
@@ -28,6 +28,7 @@ from mailsift.jobs.intake import (
     read_list,
     sniff_layout,
 )
+from mailsift.store.bulk import BulkInsert
 from mailsift.store.chunks import queue_chunks
 from mailsift.store.engine import Store
 from mailsift.store.models import (
@@ -165,6 +166,7 @@ class _Counts:
     pending: int = 0  # syntactically valid: they go to the workers
     chunks: int = 0
     columns: int = 0  # the widest row: result files need a name for every column
+    now: datetime = field(default_factory=utcnow)
 
 
 async def _open_job(
@@ -207,9 +209,9 @@ async def _store_rows(
     try:
         while batch := await upcoming:
             upcoming = asyncio.ensure_future(asyncio.to_thread(_take, rows, INSERT_BATCH))
-            values = [_item_values(job_id, row, counts, chunk_size) for row in batch]
+            values = [_item_row(job_id, row, counts, chunk_size) for row in batch]
             async with store.write() as session:
-                await session.execute(insert(JobItem), values)
+                await _INSERT_ITEMS.run(session, values)
     finally:
         upcoming.cancel()
         await asyncio.gather(upcoming, return_exceptions=True)
@@ -221,36 +223,37 @@ def _take(rows: Iterator[IntakeRow], n: int) -> list[IntakeRow]:
     return list(islice(rows, n))
 
 
-def _item_values(job_id: int, row: IntakeRow, counts: _Counts, chunk_size: int) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "job_id": job_id,
-        "seq": counts.rows,
-        "row_no": row.row_no,
-        "cells": list(row.cells),
-        "email": row.parsed.given,
-        "did_you_mean": row.parsed.did_you_mean,
-    }
-    counts.rows += 1
-    counts.columns = max(counts.columns, len(row.cells))
+_INSERT_ITEMS = BulkInsert(
+    JobItem.__table__,  # type: ignore[arg-type]  # declared as FromClause, is a Table
+    (
+        "job_id", "seq", "row_no", "cells", "email", "normalized", "domain", "chunk",
+        "result", "reason", "free", "disposable", "role", "did_you_mean", "smtp_message",
+        "finished_at",
+    ),
+)  # fmt: skip
+
+
+def _item_row(job_id: int, row: IntakeRow, counts: _Counts, chunk_size: int) -> tuple[Any, ...]:
+    """One ``job_items`` row, in ``_INSERT_ITEMS`` column order."""
     parsed = row.parsed
+    seq = counts.rows
+    counts.rows += 1
+    if len(row.cells) > counts.columns:
+        counts.columns = len(row.cells)
     if isinstance(parsed, ParsedAddress):
-        values.update(
-            normalized=parsed.normalized,
-            domain=parsed.domain,
-            free=parsed.free,
-            disposable=parsed.disposable,
-            role=parsed.role,
-            chunk=counts.pending // chunk_size,
-        )
+        chunk = counts.pending // chunk_size
         counts.pending += 1
-    else:  # bad syntax: final already, never sent to a worker
-        values.update(
-            result=Result.INVALID,
-            reason=Reason.INVALID_EMAIL,
-            smtp_message=parsed.message[:500],
-            finished_at=utcnow(),
-        )
-    return values
+        return (
+            job_id, seq, row.row_no, row.cells, parsed.given, parsed.normalized, parsed.domain,
+            chunk, None, None, parsed.free, parsed.disposable, parsed.role, parsed.did_you_mean,
+            "", None,
+        )  # fmt: skip
+    # Bad syntax is final already: never sent to a worker.
+    return (
+        job_id, seq, row.row_no, row.cells, parsed.given, "", "", None, Result.INVALID,
+        Reason.INVALID_EMAIL, False, False, False, parsed.did_you_mean, parsed.message[:500],
+        counts.now,
+    )  # fmt: skip
 
 
 async def _queue_job(

@@ -16,20 +16,17 @@ from dataclasses import dataclass
 
 IsAddress = Callable[[str], bool]
 
-# Header names after folding (lower case, accents and punctuation dropped).
-_EXACT_NAMES = frozenset(
-    {
-        "email", "emails", "mail", "emailaddress", "emailaddresses", "mailaddress", "emailid",
-        "emailadresse", "mailadresse", "emailadres", "emailadress", "adresseemail", "adressemail",
-        "adressecourriel", "adresseelectronique", "courriel", "mel",
-        "correo", "correoelectronico", "direcciondecorreo", "direcciondecorreoelectronico",
-        "posta", "postaelettronica", "indirizzoemail", "enderecodeemail", "epost",
-        "epostadress", "epostadresse", "eposta", "sahkoposti", "adresemail", "почта",
-        "электроннаяпочта", "емейл", "имейл", "メール", "メールアドレス", "邮箱", "电子邮件",
-    }
+# Header names an email column goes by, compared after folding (see ``_fold``).
+_EXACT_NAMES = (
+    "email", "emails", "mail", "email address", "email addresses", "mail address", "email id",
+    "e-mail-adresse", "mailadresse", "e-mailadres", "e-postadress", "e-postadresse",
+    "adresse e-mail", "adresse mail", "adresse courriel", "adresse électronique", "courriel",
+    "mél", "correo", "correo electrónico", "dirección de correo", "dirección de correo electrónico",
+    "posta", "posta elettronica", "indirizzo email", "endereço de email", "e-post", "e-posta",
+    "sähköposti", "adres email", "почта", "электронная почта", "емейл", "имейл", "メール",
+    "メールアドレス", "邮箱", "电子邮件",
 )  # fmt: skip
 _PARTIAL_NAMES = ("mail", "correo", "courriel", "epost", "eposta", "почт", "メール", "邮")
-
 # A column counts as addresses when at least this share of its non-blank sampled cells are.
 _CONTENT_SHARE = 0.5
 
@@ -42,23 +39,28 @@ class EmailColumn:
     column: int
 
 
+def _fold(cell: str) -> str:
+    """Lower case, without accents, spaces or punctuation: "E-Mail Address" -> "emailaddress"."""
+    decomposed = unicodedata.normalize("NFKD", cell.strip().lower())
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+_FOLDED_EXACT = frozenset(_fold(name) for name in _EXACT_NAMES)
+_FOLDED_PARTIAL = tuple(_fold(name) for name in _PARTIAL_NAMES)
+
+
 def header_rank(cell: str) -> int | None:
     """0 for an exact email-column name, 1 for one containing "email", 2 for a weaker hint."""
     name = _fold(cell)
     if not name:
         return None
-    if name in _EXACT_NAMES:
+    if name in _FOLDED_EXACT:
         return 0
     if "email" in name:
         return 1
-    if any(part in name for part in _PARTIAL_NAMES):
+    if any(part in name for part in _FOLDED_PARTIAL):
         return 2
     return None
-
-
-def _fold(cell: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", cell.strip().lower())
-    return "".join(ch for ch in decomposed if ch.isalnum())
 
 
 def locate_email_column(rows: Sequence[Sequence[str]], is_address: IsAddress) -> EmailColumn | None:

@@ -106,9 +106,7 @@ def _scan(path: Path, encoding: str, limits: IntakeLimits) -> TextScan:
                 line = meter.lines + _count_breaks(valid) + 1
                 raise _Undecodable(line, saw_non_ascii or not valid.isascii()) from None
             if "\x00" in text:
-                raise IntakeError(
-                    "The file contains NUL bytes: it is a binary file, not a text list."
-                )
+                raise IntakeError(_binary_problem(raw))
             saw_non_ascii = saw_non_ascii or not text.isascii()
             has_quotes = has_quotes or '"' in text
             blank = blank and not text.strip()
@@ -123,11 +121,20 @@ def _scan(path: Path, encoding: str, limits: IntakeLimits) -> TextScan:
     return TextScan(encoding, meter.lines + 1, has_quotes, blank)
 
 
-def _count_breaks(piece: AnyStr) -> int:
+def _count_breaks(piece: bytes) -> int:
     """Line breaks in ``piece``: LF, CR and CRLF each count once."""
-    if isinstance(piece, bytes):
-        return piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
-    return piece.count("\n") + piece.count("\r") - piece.count("\r\n")
+    return piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
+
+
+def _binary_problem(raw: bytes) -> str:
+    """Why a file with NUL bytes is refused (UTF-16 without its mark has one every other byte)."""
+    even, odd = raw[0::2].count(0), raw[1::2].count(0)
+    if min(even, odd) == 0 and max(even, odd) > len(raw) // 4:
+        return (
+            "The file looks like UTF-16 text without a byte-order mark: "
+            "save it again as UTF-8 (or as UTF-16 with a byte-order mark)."
+        )
+    return "The file contains NUL bytes: it is a binary file, not a text list."
 
 
 class _LineMeter:
@@ -179,7 +186,7 @@ def iter_lines(fh: TextIO, encoding: str, limits: IntakeLimits) -> Iterator[str]
     line_no = 0
     while True:
         try:
-            line = readline(limit + 1)
+            line = readline(limit + 2)  # a line of the limit plus its CRLF fits
         except UnicodeDecodeError:  # decoded ahead in blocks: the line number would be a guess
             raise IntakeError(
                 f"The file has bytes that are not valid {display_name(encoding)} text: "
@@ -188,9 +195,10 @@ def iter_lines(fh: TextIO, encoding: str, limits: IntakeLimits) -> Iterator[str]
         if not line:
             return
         line_no += 1
-        size = len(line)
-        if size * widest > limit and (size > limit or len(line.encode(measure)) > limit):
-            raise line_too_long(line_no, limit)
+        if len(line) * widest > limit:
+            content = line.rstrip("\r\n")
+            if len(content) > limit or len(content.encode(measure)) > limit:
+                raise line_too_long(line_no, limit)
         yield line
 
 

@@ -152,7 +152,5 @@ class Sheet:
         rows = self._sheet.iter_rows(max_row=max_row, max_col=max_col, values_only=True)
         try:
             yield from rows
-        except IntakeError:
-            raise
         except Exception:  # damaged XML or cell references surface only while reading
             raise IntakeError(DAMAGED) from None
