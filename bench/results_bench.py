@@ -28,6 +28,7 @@ from bench.intake_bench import write_list
 from mailsift.jobs.results import write_results
 from mailsift.jobs.service import create_job, get_job
 from mailsift.store import Store, open_store, upgrade
+from mailsift.store.bulk import BulkInsert
 from mailsift.store.models import Job, JobItem, JobSource, JobStage, utcnow
 
 RESULTS_TARGET_S = 15.0
@@ -55,6 +56,7 @@ async def build_completed_job(url: str, rows: int, seed: int = 11) -> int:
     rng = random.Random(seed)
     verdicts = [(result, reason) for result, reason, _ in VERDICTS]
     weights = [weight for _, _, weight in VERDICTS]
+    insert = BulkInsert(JobItem.__table__, ITEM_COLUMNS)  # type: ignore[arg-type]
     async with open_store(url) as store:
         job_id = await _completed_job_row(store, rows)
         for start in range(0, rows, BATCH):
@@ -63,7 +65,7 @@ async def build_completed_job(url: str, rows: int, seed: int = 11) -> int:
                 for seq in range(start, min(rows, start + BATCH))
             ]
             async with store.write() as session:
-                await session.execute(JobItem.__table__.insert(), batch)
+                await insert.run(session, insert.prepare(store.engine.dialect, batch))
     return job_id
 
 
@@ -94,30 +96,23 @@ async def _completed_job_row(store: Store, rows: int) -> int:
         return job.id
 
 
-def _item(job_id: int, seq: int, rng: random.Random, result: str, reason: str) -> dict[str, Any]:
+ITEM_COLUMNS = (
+    "job_id", "seq", "row_no", "cells", "email", "normalized", "domain", "chunk", "result",
+    "reason", "free", "disposable", "role", "accept_all", "did_you_mean", "mx_host",
+    "smtp_code", "smtp_message", "finished_at",
+)  # fmt: skip
+
+
+def _item(job_id: int, seq: int, rng: random.Random, result: str, reason: str) -> tuple[Any, ...]:
     email = f"person.{seq}@domain{seq % 5000}.example"
     code = {"valid": 250, "invalid": 550, "risky": 250}.get(result)
-    return {
-        "job_id": job_id,
-        "seq": seq,
-        "row_no": seq + 1,
-        "cells": [str(seq), "Zoë", "Müller", email, f"Müller & Co {seq % 997}", "=Köln"],
-        "email": email,
-        "normalized": email,
-        "domain": email.partition("@")[2],
-        "chunk": seq // 500,
-        "result": result,
-        "reason": reason,
-        "free": rng.random() < 0.3,
-        "disposable": False,
-        "role": rng.random() < 0.02,
-        "accept_all": reason == "low_deliverability",
-        "did_you_mean": "",
-        "mx_host": f"mx{seq % 50}.example",
-        "smtp_code": code,
-        "smtp_message": f"{code} 2.1.5 Recipient OK" if code else "",
-        "finished_at": utcnow(),
-    }
+    cells = [str(seq), "Zoë", "Müller", email, f"Müller & Co {seq % 997}", "=Köln"]
+    return (
+        job_id, seq, seq + 1, cells, email, email, email.partition("@")[2], seq // 500,
+        result, reason, rng.random() < 0.3, False, rng.random() < 0.02,
+        reason == "low_deliverability", "", f"mx{seq % 50}.example", code,
+        f"{code} 2.1.5 Recipient OK" if code else "", utcnow(),
+    )  # fmt: skip
 
 
 # --- the measured phases (child processes) ------------------------------------------------------

@@ -17,6 +17,8 @@ counters when it stops.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -26,6 +28,7 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from tests.mailworld.smtp_server import HostBehaviour, Mailbox
 from tests.mailworld.world import HostSpec, MailWorld, WorldBuilder
@@ -120,6 +123,14 @@ class Expected:
     accept_all: bool = False
 
 
+_FATES: tuple[tuple[float, Mailbox | None, Expected], ...] = (
+    (0.75, Mailbox.ACTIVE, Expected("valid", "accepted_email")),
+    (0.20, None, Expected("invalid", "rejected_email")),  # 550 5.1.1
+    (0.03, Mailbox.FULL, Expected("risky", "low_deliverability")),  # 552 5.2.2
+    (0.02, Mailbox.DISABLED, Expected("invalid", "rejected_email")),  # 550 5.2.1
+)
+
+
 @dataclass
 class WorldPlan:
     """Everything about a world, before any server runs."""
@@ -131,12 +142,16 @@ class WorldPlan:
     addresses: list[str]  # the list, in the (shuffled) order a user would upload it
     expected: dict[str, Expected]
 
-    def loads(self) -> list[ServerLoad]:
+    def recipients_by_server(self) -> Counter[str]:
         """What each server must be asked: its listed addresses plus one probe per domain."""
         recipients: Counter[str] = Counter()
         for domain in self.domains:
             if domain.listed:
                 recipients[domain.server] += domain.listed + 1
+        return recipients
+
+    def loads(self) -> list[ServerLoad]:
+        recipients = self.recipients_by_server()
         return [
             ServerLoad(recipients[server.name], server.pipelining)
             for server in self.servers
@@ -205,19 +220,20 @@ class _Draw:
             if catch_all:
                 self.expected[address] = Expected("risky", "low_deliverability", accept_all=True)
                 continue
-            fate = self.rng.random()
-            if fate < 0.75:
-                mailboxes[local] = Mailbox.ACTIVE
-                self.expected[address] = Expected("valid", "accepted_email")
-            elif fate < 0.95:
-                self.expected[address] = Expected("invalid", "rejected_email")
-            elif fate < 0.98:
-                mailboxes[local] = Mailbox.FULL
-                self.expected[address] = Expected("risky", "low_deliverability")
-            else:
-                mailboxes[local] = Mailbox.DISABLED
-                self.expected[address] = Expected("invalid", "rejected_email")
+            mailbox, expected = self.fate()
+            if mailbox is not None:
+                mailboxes[local] = mailbox
+            self.expected[address] = expected
         self.domains.append(MailDomain(name, mx, mailboxes, catch_all, listed=size))
+
+    def fate(self) -> tuple[Mailbox | None, Expected]:
+        """Whether a listed mailbox exists (None: it does not) and the verdict that follows."""
+        draw = self.rng.random()
+        for share, mailbox, expected in _FATES:
+            if draw < share:
+                return mailbox, expected
+            draw -= share
+        return _FATES[-1][1], _FATES[-1][2]
 
     def broken_address(self, domain: str) -> str:
         """An address no RFC 5321/5322 parser may accept, as list typos look."""
@@ -352,10 +368,11 @@ class WorldPorts:
 
 
 class WorldProcess:
-    """Serves a plan from a child process; ``stop()`` returns the servers' counters.
+    """Serves a plan from a child process; ``stop()`` returns what the servers counted.
 
-    The counters are summed over all servers, except ``max_concurrent_seen`` and
-    ``rcpt_per_session_max`` (the highest); ``world_cpu_seconds`` is the child's CPU time.
+    That report holds ``totals`` (every server's counters summed, but ``max_concurrent_seen``
+    and ``rcpt_per_session_max``: the highest), ``busiest_server`` (the one asked the most
+    recipients, with its own counters) and ``cpu_seconds`` (the world process's CPU time).
     """
 
     def __init__(self, plan: WorldPlan, *, per_host: int, per_session: int) -> None:
@@ -374,14 +391,14 @@ class WorldProcess:
         assert isinstance(ports, WorldPorts)
         return ports
 
-    def stop(self) -> dict[str, int]:
+    def stop(self) -> dict[str, Any]:
         if self._conn is None or self._process is None:
             raise RuntimeError("the world is not running")
         try:
             self._conn.send("stop")
-            counters = self._receive(_STOP_TIMEOUT)
-            assert isinstance(counters, dict)
-            return counters
+            report = self._receive(_STOP_TIMEOUT)
+            assert isinstance(report, dict)
+            return report
         finally:
             self._process.join(_STOP_TIMEOUT)
             if self._process.is_alive():
@@ -419,17 +436,28 @@ def _serve(
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per server
         world = build_world(plan, per_host=per_host, per_session=per_session).start()
+        # The world's objects live as long as it does: keep the collector from walking them
+        # over and over, which would add its pauses to the replies' delay.
+        gc.freeze()
     except Exception:
         conn.send(("error", traceback.format_exc()))
         return
     try:
         conn.send(("ready", WorldPorts(world.port, world.dns_port)))
         conn.recv()
-        counters = world.totals()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        counters["world_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime)
-        conn.send(("counters", counters))
+        conn.send(("report", _report(world)))
     except Exception:
-        conn.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):  # the parent may be gone already
+            conn.send(("error", traceback.format_exc()))
     finally:
         world.stop()
+
+
+def _report(world: MailWorld) -> dict[str, Any]:
+    name, busiest = max(world.servers.items(), key=lambda item: item[1].stats.rcpt_commands)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "totals": world.totals(),
+        "busiest_server": {"name": name, **busiest.stats.counters()},
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+    }

@@ -23,17 +23,22 @@ from mailsift.api.service import EngineVerifier
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
 from mailsift.store.models import Account, Job, LedgerEntry
+from mailsift.verify.address import SyntaxProblem, parse_address
 from mailsift.verify.model import Reason, Result, Verification
 from tests.integration.conftest import fake_verdict
+from tests.mailworld.world import MailWorld
 
 T = TypeVar("T")
 _START_TIMEOUT = 20.0
 
 
 class FakeEngine:
-    """The engine's interface without a network: ``fake_verdict`` answers (ok… valid, bad…
-    invalid, catch… risky, else unknown). ``crash…`` addresses make the engine fail
-    (``unexpected_error``), ``raise…`` ones make it raise; ``delay`` slows every answer."""
+    """The engine's interface without a network.
+
+    Answers come from ``fake_verdict`` (ok… valid, bad… invalid, catch… risky, else unknown;
+    bad syntax invalid). ``crash…`` addresses make the engine fail (``unexpected_error``),
+    ``raise…`` ones make it raise; ``delay`` slows every answer.
+    """
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
@@ -50,6 +55,9 @@ class FakeEngine:
             if self.delay:
                 await asyncio.sleep(self.delay)
             local = address.strip().partition("@")[0]
+            if isinstance(parse_address(address), SyntaxProblem):
+                yield Verification(address.strip(), "", Result.INVALID, Reason.INVALID_EMAIL)
+                continue
             if local.startswith("raise"):
                 raise RuntimeError("the fake engine broke down")
             if local.startswith("crash"):
@@ -106,7 +114,7 @@ class Harness:
     url: str
     settings: Settings
     config: ApiSettings
-    engine: EngineVerifier
+    engine: EngineVerifier | None
     db_url: str
     clients: list[httpx.Client] = field(default_factory=list)
 
@@ -173,6 +181,22 @@ class Harness:
 ServerFactory = Callable[..., Harness]
 
 
+@pytest.fixture(scope="session")
+def api_world() -> Iterator[MailWorld]:
+    """A mail world of the API tests' own.
+
+    Servers here run several engines at once (two servers, subprocesses), each with its own
+    per-host caps; on the suite's shared world that would skew the counters its tests read.
+    """
+    world = MailWorld.standard().start()
+    try:
+        yield world
+        totals = world.totals()
+    finally:
+        world.stop()
+    assert totals["data_attempts"] == 0, "a mail server received DATA or BDAT"
+
+
 def api_test_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"data_dir": data_dir, "allow_private_targets": True}
     values.update(overrides)
@@ -181,12 +205,16 @@ def api_test_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start servers: ``make_server(engine=…, settings=…, workers=…, **api_settings)``."""
+    """Start servers: ``make_server(engine=…, settings=…, workers=…, **api_settings)``.
+
+    The engine is a ``FakeEngine`` unless given, or ``real_engine`` asks for the real one.
+    """
     started: list[tuple[LiveServer, Harness]] = []
 
     def start(
         *,
         engine: EngineVerifier | None = None,
+        real_engine: bool = False,
         settings: Settings | None = None,
         workers: int = 2,
         **config: Any,
@@ -194,7 +222,8 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         settings = settings or api_test_settings(tmp_path / "data")
         url = database_url(settings.database_url, settings.data_dir)
         upgrade(url)
-        engine = engine or FakeEngine()
+        if not real_engine:
+            engine = engine or FakeEngine()
         api_config = ApiSettings(**{"callback_backoff": 0.05, **config})
         app = create_app(settings, api_config, verifier=engine, workers=workers)
         server = LiveServer(app).start()

@@ -117,13 +117,17 @@ def test_chunked_upload_with_expect_continue_like_curl(server: Harness) -> None:
     token = server.account()
     boundary = "------------------------d74496d66958873e"
     parts = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="user_API_token"\r\n\r\n'
-        f"{token}\r\n"
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="list.csv"\r\n'
-        "Content-Type: text/csv\r\n\r\n"
-    ).encode() + LIST + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="user_API_token"\r\n\r\n'
+            f"{token}\r\n"
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="list.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + LIST
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         head = (
@@ -155,7 +159,9 @@ def _read_response(sock: socket.socket) -> bytes:
             data = rest
             continue
         length = [
-            int(line.split(b":")[1]) for line in head.split(b"\r\n") if b"content-length" in line.lower()
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if b"content-length" in line.lower()
         ]
         if length and len(rest) >= length[0]:
             return data
@@ -284,8 +290,8 @@ def test_malformed_json_is_400(server: Harness) -> None:
 def test_truncated_multipart_is_400(server: Harness) -> None:
     token = server.account()
     body = (
-        "--xyz\r\nContent-Disposition: form-data; name=\"user_API_token\"\r\n\r\n"
-        f"{token}\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; "
+        '--xyz\r\nContent-Disposition: form-data; name="user_API_token"\r\n\r\n'
+        f'{token}\r\n--xyz\r\nContent-Disposition: form-data; name="file"; '
         'filename="l.csv"\r\n\r\nemail\r\nok@example.com\r\n'
     ).encode()
     answer = server.client().post(

@@ -67,7 +67,7 @@ def test_short_credit_refuses_the_whole_job_before_anything_is_queued(server: Ha
 
 def test_duplicates_and_invalid_addresses_are_free(server: Harness) -> None:
     token = server.account(api=10)
-    content = b"email\nok1@a.com\nOK1@A.COM\nok1@a.com\nnot-an-address\nalso bad\nok2@a.com\n"
+    content = b"email\nok1@a.com\nok1@A.COM\nok1@a.com\nnot-an-address\nalso bad\nok2@a.com\n"
     job_id = submit(server, token, content)
     [job] = server.jobs()
     assert job.public_id == job_id
@@ -78,9 +78,7 @@ def test_duplicates_and_invalid_addresses_are_free(server: Harness) -> None:
 def test_a_list_of_only_invalid_addresses_needs_no_credit(server: Harness) -> None:
     token = server.account(api=0)
     job_id = submit(server, token, b"email\nnope\nnot@\n")
-    answer = server.client().post(
-        "/get_results/", data={"user_API_token": token, "job_id": job_id}
-    )
+    answer = server.client().post("/get_results/", data={"user_API_token": token, "job_id": job_id})
     assert answer.json()["stage"] == "Completed"
     assert answer.json()["invalid_result_link"]
 

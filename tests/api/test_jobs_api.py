@@ -192,9 +192,7 @@ def test_errors_of_the_job_calls(server: Harness) -> None:
 
 
 @pytest.mark.parametrize("stage", [JobStage.FAILED, JobStage.CANCELLED])
-def test_failed_and_cancelled_jobs_say_why(
-    make_server: ServerFactory, stage: JobStage
-) -> None:
+def test_failed_and_cancelled_jobs_say_why(make_server: ServerFactory, stage: JobStage) -> None:
     server = make_server(workers=0)
     token = server.account()
     job_id = submit(server, token)

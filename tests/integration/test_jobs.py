@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.dispatch.inprocess import InProcessDispatcher
 from mailsift.jobs.intake import IntakeError, IntakeLimits
-from mailsift.jobs.results import RESULT_COLUMNS, iter_result_csv, write_results
+from mailsift.jobs.results import (
+    RESULT_COLUMNS,
+    ROWS_PER_PIECE,
+    iter_result_csv,
+    write_results,
+)
 from mailsift.jobs.runner import JobRunner, store_results
 from mailsift.jobs.service import (
     create_job,
@@ -507,6 +512,36 @@ async def test_a_new_dispatcher_resumes_chunks_a_dead_one_left_running(
     assert sorted(verifier.asked) == sorted(f"{r[1]}" for r in sample_rows(12))
 
 
+async def test_a_dispatcher_kept_to_one_job_leaves_the_others_alone(
+    store: Store, tmp_path: Path
+) -> None:
+    others = await create_job(
+        store,
+        write_csv(tmp_path / "o.csv", sample_rows(5, "other.example")),
+        "o.csv",
+        source=JobSource.API,
+    )
+    mine = await create_job(
+        store, write_csv(tmp_path / "m.csv", sample_rows(5)), "m.csv", source=JobSource.CLI
+    )
+    verifier = FakeVerifier()
+    dispatcher = InProcessDispatcher(
+        store,
+        JobRunner(store, verifier, flush_interval=0.02),
+        poll_interval=0.05,
+        only_job=mine.id,
+    )
+    await dispatcher.start()
+    try:
+        await wait_until_completed(store, mine.id)
+    finally:
+        await dispatcher.stop()
+    untouched = await get_job(store, others.id)
+    assert untouched is not None
+    assert (untouched.stage, untouched.done) == (JobStage.IN_QUEUE, 0)
+    assert not any("other.example" in address for address in verifier.asked)
+
+
 # --- result files -----------------------------------------------------------------------------
 
 
@@ -586,14 +621,12 @@ async def test_a_list_without_header_gets_column_names(store: Store, tmp_path: P
 
 
 async def test_streamed_results_arrive_in_pieces(store: Store, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "a.csv", [[f"P{i}", f"ok{i}@example.com", ""] for i in range(4500)])
-    job = await run_all(
-        store,
-        await create_job(store, path, "a.csv", source=JobSource.API, chunk_size=5000),
-        FakeVerifier(),
-    )
+    n = 2 * ROWS_PER_PIECE + 1
+    path = write_csv(tmp_path / "a.csv", [[f"P{i}", f"ok{i}@example.com", ""] for i in range(n)])
+    job = await create_job(store, path, "a.csv", source=JobSource.API, chunk_size=n)
+    job = await run_all(store, job, FakeVerifier())
     pieces = [piece async for piece in iter_result_csv(store, job, "valid")]
-    assert len(pieces) >= 3  # header, then thousands of rows at a time
+    assert len(pieces) == 4  # the header, then the rows a few thousand at a time
     lines = list(csv.reader(io.StringIO(b"".join(pieces).decode("utf-8"))))
-    assert len(lines) == 4501
-    assert [line[1] for line in lines[1:]] == [f"ok{i}@example.com" for i in range(4500)]
+    assert len(lines) == n + 1
+    assert [line[1] for line in lines[1:]] == [f"ok{i}@example.com" for i in range(n)]

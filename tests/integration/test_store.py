@@ -275,3 +275,13 @@ async def test_concurrent_claims_never_share_a_chunk(store: Store) -> None:
     refs = [ref for ref in claimed if ref is not None]
     assert sorted(ref.chunk for ref in refs) == list(range(20))
     assert {ref.job_id for ref in refs} == {job_id}
+
+
+async def test_claims_and_requeues_can_keep_to_one_job(store: Store) -> None:
+    other = await _add_job(store, chunks=1)
+    mine = await _add_job(store, chunks=2)
+    assert await claim_next(store, lease=LEASE, job_id=mine) == ChunkRef(mine, 0, 1)
+    assert await claim_next(store, lease=LEASE) == ChunkRef(other, 0, 1)
+    assert await requeue_interrupted(store, job_id=mine) == 1
+    assert (await _chunk(store, other, 0)).state == ChunkState.RUNNING
+    assert (await _chunk(store, mine, 0)).state == ChunkState.QUEUED

@@ -252,7 +252,6 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> No
     assert_complete_results(tmp_path, "big", emails)
 
 
-@pytest.mark.usefixtures("empty_database_url")
 def test_db_upgrade_creates_the_schema(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

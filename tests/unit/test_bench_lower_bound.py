@@ -13,6 +13,7 @@ from bench.lower_bound import (
     server_rounds,
     session_rounds,
 )
+from bench.world import make_plan
 
 D = 0.05
 LATENCY = Latency(reply_delay=D, dns_delay=0.02)
@@ -113,3 +114,13 @@ def test_few_connections_overall_can_set_the_bound() -> None:
 
 def test_nothing_to_ask_costs_nothing() -> None:
     assert lower_bound([ServerLoad(0)], POLITE, LATENCY).seconds == 0.0
+
+
+def test_the_benchmark_world_is_bounded_by_its_largest_provider() -> None:
+    plan = make_plan(2_000, 60, seed=3)
+    loads = plan.loads()
+    # A quarter of the list on one server, plus the domain's accept-all probe.
+    assert max(load.recipients for load in loads) == 501
+    assert sum(load.recipients for load in loads) == sum(d.listed + 1 for d in plan.domains)
+    bound = lower_bound(loads, POLITE, LATENCY)
+    assert bound.busiest_server_seconds == pytest.approx(11 * 3 * D)  # 21 sessions, 11 waves

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from mailsift.jobs.results import Which
-from mailsift.store.models import Job, JobStage
+from mailsift.store.models import JobStage
 from mailsift.verify.model import Reason, Result, Verification
 
 VENDOR_STATUS = {
@@ -37,6 +38,19 @@ LINK_FIELDS: dict[Which, str] = {
 }
 
 
+class JobLike(Protocol):
+    """A job as the answers see it (``store.models.Job`` or ``lookups.JobState``)."""
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def percentage(self) -> str: ...
+
+
 def realtime_answer(v: Verification) -> dict[str, object]:
     """Our fields and the hosted API's (``status``, ``free_email``, ``typo_suggest`` …)."""
     answer = v.as_dict()
@@ -51,7 +65,7 @@ def realtime_answer(v: Verification) -> dict[str, object]:
     return answer
 
 
-def progress_answer(job: Job) -> dict[str, object]:
+def progress_answer(job: JobLike) -> dict[str, object]:
     answer: dict[str, object] = {
         "status": "success",
         "percentage": job.percentage,
@@ -62,7 +76,7 @@ def progress_answer(job: Job) -> dict[str, object]:
     return answer
 
 
-def results_answer(job: Job, links: Mapping[Which, str] | None) -> dict[str, object]:
+def results_answer(job: JobLike, links: Mapping[Which, str] | None) -> dict[str, object]:
     """The progress answer and the three links (``""`` until the job is completed)."""
     answer = progress_answer(job)
     for which, name in LINK_FIELDS.items():

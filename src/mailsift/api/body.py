@@ -68,6 +68,16 @@ class Body:
         return self.fields.get(name, [])
 
 
+async def read_params(request: Request, limits: BodyLimits) -> Body:
+    """The parameters of a call that takes no files."""
+    if limits.max_files:
+        raise ValueError("a call that takes files reads them with read_body")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise _too_large(limits.max_bytes)
+    return await _parse(request, limits, None)
+
+
 @asynccontextmanager
 async def read_body(
     request: Request, limits: BodyLimits, upload_root: Path | None = None

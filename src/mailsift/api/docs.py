@@ -22,6 +22,25 @@ JOB_ID_PARAM: Param = {
     "type": "string",
     "description": "One job id, as `/batch_process/` gave it. One id per request.",
 }
+CALLBACK_PARAM: Param = {
+    "type": "string",
+    "description": "Optional http(s) URL: when a job completes, its /get_results/ answer "
+    "(plus job_id) is POSTed there as JSON, signed in X-Mailsift-Signature.",
+}
+EMAIL_PARAM: Param = {"type": "string", "description": "The address to verify."}
+MIN_TIMEOUT, MAX_TIMEOUT = 2.0, 60.0
+TIMEOUT_PARAM: Param = {
+    "type": "number",
+    "minimum": MIN_TIMEOUT,
+    "maximum": MAX_TIMEOUT,
+    "description": "At most this many seconds for the answer (default 30); past it the "
+    "result is unknown / timeout.",
+}
+CREDITS_PARAM: Param = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "How many monthly credits to turn into API credits.",
+}
 
 
 def request_body(

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from mailsift.api.errors import ApiError
 from mailsift.api.links import LinkExpired, LinkInvalid
-from mailsift.api.routes import Service
+from mailsift.api.routes import service
 from mailsift.jobs.results import iter_result_csv, result_filenames
 from mailsift.jobs.service import find_job
 from mailsift.store.models import JobStage
@@ -17,13 +17,13 @@ from mailsift.store.models import JobStage
 
 async def download(
     request: Request,
-    api: Service,
     public_id: str,
     which: str,
     expires: str = "",
     signature: str = "",
 ) -> StreamingResponse:
     """One result file of a completed job, as CSV (UTF-8), streamed from the store."""
+    api = service(request)
     try:
         checked = api.links.check(public_id, which, expires, signature)
     except LinkInvalid as exc:

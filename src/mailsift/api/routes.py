@@ -4,20 +4,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from mailsift.accounts.credits import charge_one, job_reservation, jobs_in_flight, refund_one
 from mailsift.accounts.errors import AccountError, InsufficientCredit, TooManyJobs
 from mailsift.accounts.service import convert_credits as convert
 from mailsift.api import docs
 from mailsift.api.answers import progress_answer, realtime_answer, results_answer
-from mailsift.api.body import FILE_FIELD, Body, Upload, read_body
+from mailsift.api.body import FILE_FIELD, Body, Upload, read_body, read_params
 from mailsift.api.errors import ApiError
-from mailsift.api.params import bounded_number, misspelled, optional, required, token
+from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
 from mailsift.api.service import ApiService
 from mailsift.jobs.intake import IntakeError, IntakeLimits
 from mailsift.jobs.service import create_job
@@ -25,20 +27,30 @@ from mailsift.store.models import Account, Job, JobSource
 from mailsift.verify.address import ParsedAddress, parse_address
 from mailsift.verify.model import Reason, Verification
 
-MIN_TIMEOUT, MAX_TIMEOUT = 2.0, 60.0
 WITHDRAWN = "Withdrawn: another list of the same upload was refused."
 
 
-def get_service(request: Request) -> ApiService:
-    service: ApiService = request.app.state.service
-    return service
+class DirectRoute(APIRoute):
+    """A route whose endpoint takes the bare request.
+
+    The calls read their bodies themselves (form, multipart and JSON alike), so FastAPI's
+    parameter machinery would only add work to every request; the OpenAPI description
+    comes from ``docs`` all the same.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
+        return endpoint
 
 
-Service = Annotated[ApiService, Depends(get_service)]
+def service(request: Request) -> ApiService:
+    found: ApiService = request.app.state.service
+    return found
 
 
-async def batch_process(request: Request, api: Service) -> JSONResponse:
+async def batch_process(request: Request) -> JSONResponse:
     """Upload one or more lists; each file becomes a job, verified in the background."""
+    api = service(request)
     async with read_body(request, api.upload_limits, api.upload_root) as body:
         account = await api.authenticate(token(body))
         uploads = _lists(body)
@@ -97,46 +109,47 @@ async def _create_jobs(
                 callback_url=callback_url,
                 limits=limits,
             )
-        except Exception as exc:
+        except BaseException as exc:
             await api.withdraw(created, WITHDRAWN)
-            prefix = f"{upload.filename}: " if len(uploads) > 1 else ""
-            raise _refusal(exc, prefix) from exc
+            if isinstance(exc, IntakeError | AccountError):
+                prefix = f"{upload.filename}: " if len(uploads) > 1 else ""
+                raise _refusal(exc, prefix) from exc
+            raise
         created.append(job)
     return created
 
 
-def _refusal(exc: Exception, prefix: str) -> Exception:
-    if isinstance(exc, IntakeError):
-        return ApiError(422, prefix + exc.message)
-    if isinstance(exc, InsufficientCredit):
-        return ApiError(402, prefix + exc.message)
+def _refusal(exc: IntakeError | AccountError, prefix: str) -> ApiError:
     if isinstance(exc, TooManyJobs):
         return ApiError(429, exc.message)
-    return exc
+    status = 402 if isinstance(exc, InsufficientCredit) else 422
+    return ApiError(status, prefix + exc.message)
 
 
-async def job_progress(request: Request, api: Service) -> JSONResponse:
+async def job_progress(request: Request) -> JSONResponse:
     """How far a job has got."""
-    async with read_body(request, api.form_limits) as body:
-        job = await api.owned_job(token(body), optional(body, "job_id"))
+    api = service(request)
+    body = await read_params(request, api.form_limits)
+    job = await api.owned_job(token(body), optional(body, "job_id"))
     return JSONResponse(progress_answer(job))
 
 
-async def get_results(request: Request, api: Service) -> JSONResponse:
+async def get_results(request: Request) -> JSONResponse:
     """Progress, and once the job is completed, links to its three result files."""
-    async with read_body(request, api.form_limits) as body:
-        job = await api.owned_job(token(body), optional(body, "job_id"))
+    api = service(request)
+    body = await read_params(request, api.form_limits)
+    job = await api.owned_job(token(body), optional(body, "job_id"))
     return JSONResponse(results_answer(job, api.result_links(job, api.base_url(request))))
 
 
-async def email_verification(request: Request, api: Service) -> JSONResponse:
+async def email_verification(request: Request) -> JSONResponse:
     """Verify one address now (costs one API credit unless its syntax is invalid)."""
-    async with read_body(request, api.form_limits) as body:
-        account = await api.authenticate(token(body))
-        email = required(body, "email")
-        default = api.config.realtime_timeout
-        timeout = bounded_number(body, "timeout", low=MIN_TIMEOUT, high=MAX_TIMEOUT)
-    wait = api.limiter.acquire(account.id)
+    api = service(request)
+    body = await read_params(request, api.form_limits)
+    account_id = await api.account_id(token(body))
+    email = required(body, "email")
+    timeout = bounded_number(body, "timeout", low=docs.MIN_TIMEOUT, high=docs.MAX_TIMEOUT)
+    wait = api.limiter.acquire(account_id)
     if wait:
         retry_after = str(math.ceil(wait))
         raise ApiError(
@@ -144,42 +157,44 @@ async def email_verification(request: Request, api: Service) -> JSONResponse:
             f"Too many real-time verifications: try again in {retry_after} s.",
             headers={"Retry-After": retry_after},
         )
-    verification = await _verify_charged(api, account, email, timeout or default)
+    within = timeout or api.config.realtime_timeout
+    verification = await _verify_charged(api, account_id, email, within)
     return JSONResponse(realtime_answer(verification))
 
 
 async def _verify_charged(
-    api: ApiService, account: Account, email: str, within: float
+    api: ApiService, account_id: int, email: str, within: float
 ) -> Verification:
     """Verify, charging one credit; given back when the engine itself failed."""
     billable = isinstance(parse_address(email), ParsedAddress)
     if billable:
         try:
-            await charge_one(api.store, account.id, note="real-time verification")
+            await charge_one(api.store, account_id, note="real-time verification")
         except InsufficientCredit as exc:
             raise ApiError(402, exc.message) from exc
     try:
         verification = await api.verifier.verify_one(email, within=within)
-    except Exception:
+    except BaseException:  # the engine failed, or the server is shutting down
         if billable:
-            await refund_one(api.store, account.id, note="verification failed")
+            await refund_one(api.store, account_id, note="verification failed")
         raise
-    if billable and verification.reason is Reason.UNEXPECTED_ERROR:
-        await refund_one(api.store, account.id, note="verification failed")
+    if billable and verification.reason == Reason.UNEXPECTED_ERROR:
+        await refund_one(api.store, account_id, note="verification failed")
     return verification
 
 
-async def convert_credits(request: Request, api: Service) -> JSONResponse:
+async def convert_credits(request: Request) -> JSONResponse:
     """Turn monthly credit into API credit."""
-    async with read_body(request, api.form_limits) as body:
-        account = await api.authenticate(token(body))
-        amount = bounded_number(body, "credits", low=1, high=1e12)
+    api = service(request)
+    body = await read_params(request, api.form_limits)
+    account_id = await api.account_id(token(body))
+    amount = bounded_number(body, "credits", low=1, high=1e12)
     if amount is None:
         raise ApiError(400, "The parameter credits is required.")
     if not amount.is_integer():
         raise ApiError(422, "credits must be a whole number.")
     try:
-        updated = await convert(api.store, account.id, int(amount))
+        updated = await convert(api.store, account_id, int(amount))
     except AccountError as exc:
         raise ApiError(402, exc.message) from exc
     return JSONResponse(
@@ -191,53 +206,52 @@ async def convert_credits(request: Request, api: Service) -> JSONResponse:
     )
 
 
-def _route(
-    router: APIRouter,
-    path: str,
-    handler: Callable[..., Any],
-    answer: type,
-    fields: dict[str, docs.Param],
-    required_fields: list[str],
-    codes: tuple[int, ...],
-    *,
-    files: bool = False,
-) -> None:
-    extra = docs.request_body(fields, required_fields, files=files)
-    responses: dict[int | str, dict[str, Any]] = {200: {"model": answer}}
-    responses.update(docs.failures(*codes))
-    router.add_api_route(path, handler, methods=["POST"], openapi_extra=extra, responses=responses)
-    router.add_api_route(path.rstrip("/"), handler, methods=["POST"], include_in_schema=False)
+@dataclass(frozen=True, slots=True)
+class _Call:
+    path: str
+    handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    answer: type
+    fields: dict[str, docs.Param]
+    required: tuple[str, ...]
+    failures: tuple[int, ...]
+    files: bool = False
+
+
+def _calls() -> list[_Call]:
+    # The polled calls come first: routes are matched in order.
+    token_only = {TOKEN: docs.TOKEN_PARAM}
+    with_job = {**token_only, "job_id": docs.JOB_ID_PARAM}
+    return [
+        _Call("/job_progress/", job_progress, docs.ProgressAnswer, with_job,
+              (TOKEN, "job_id"), (400, 401, 404, 413)),
+        _Call("/get_results/", get_results, docs.ResultsAnswer, with_job,
+              (TOKEN, "job_id"), (400, 401, 404, 413)),
+        _Call("/email_verification/", email_verification, docs.VerificationAnswer,
+              {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},
+              (TOKEN, "email"), (400, 401, 402, 413, 422, 429)),
+        _Call("/batch_process/", batch_process, docs.BatchAnswer,
+              {**token_only, "callback_url": docs.CALLBACK_PARAM},
+              (TOKEN,), (400, 401, 402, 413, 422, 429), files=True),
+        _Call("/convert_credits/", convert_credits, docs.ConvertAnswer,
+              {**token_only, "credits": docs.CREDITS_PARAM},
+              (TOKEN, "credits"), (400, 401, 402, 413, 422)),
+    ]  # fmt: skip
 
 
 def build_router() -> APIRouter:
-    router = APIRouter()
-    token_only = {"user_API_token": docs.TOKEN_PARAM}
-    with_job = {**token_only, "job_id": docs.JOB_ID_PARAM}
-    callback = {
-        "type": "string",
-        "description": "Optional http(s) URL: when the job completes, the /get_results/ "
-        "answer (plus job_id) is POSTed there as JSON, signed in X-Mailsift-Signature.",
-    }
-    email = {"type": "string", "description": "The address to verify."}
-    timeout = {
-        "type": "number",
-        "minimum": MIN_TIMEOUT,
-        "maximum": MAX_TIMEOUT,
-        "description": "Seconds to wait for the mail server at most (default 30).",
-    }
-    credits = {"type": "integer", "minimum": 1, "description": "Monthly credits to convert."}
-    upload = {**token_only, "callback_url": callback}
-    batch_codes = (400, 401, 402, 413, 422, 429)
-    _route(router, "/batch_process/", batch_process, docs.BatchAnswer, upload,
-           ["user_API_token"], batch_codes, files=True)  # fmt: skip
-    _route(router, "/job_progress/", job_progress, docs.ProgressAnswer, with_job,
-           ["user_API_token", "job_id"], (400, 401, 404, 413))  # fmt: skip
-    _route(router, "/get_results/", get_results, docs.ResultsAnswer, with_job,
-           ["user_API_token", "job_id"], (400, 401, 404, 413))  # fmt: skip
-    _route(router, "/email_verification/", email_verification, docs.VerificationAnswer,
-           {**token_only, "email": email, "timeout": timeout}, ["user_API_token", "email"],
-           (400, 401, 402, 413, 422, 429))  # fmt: skip
-    _route(router, "/convert_credits/", convert_credits, docs.ConvertAnswer,
-           {**token_only, "credits": credits}, ["user_API_token", "credits"],
-           (400, 401, 402, 413, 422))  # fmt: skip
+    """Every call at its path, and again without the trailing slash (not in the docs)."""
+    router = APIRouter(route_class=DirectRoute)
+    for call in _calls():
+        responses: dict[int | str, dict[str, Any]] = {200: {"model": call.answer}}
+        responses.update(docs.failures(*call.failures))
+        router.add_api_route(
+            call.path,
+            call.handler,
+            methods=["POST"],
+            openapi_extra=docs.request_body(call.fields, list(call.required), files=call.files),
+            responses=responses,
+        )
+        router.add_api_route(
+            call.path.rstrip("/"), call.handler, methods=["POST"], include_in_schema=False
+        )
     return router

@@ -89,6 +89,7 @@ def serve(
             port=settings.port,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             log_level="info",
+            access_log=config.access_log,
         )
     )
     server.run()

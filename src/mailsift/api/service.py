@@ -29,6 +29,7 @@ from mailsift.api.callbacks import CallbackRefused, CallbackSender, check_callba
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import ApiError
 from mailsift.api.links import LinkSigner
+from mailsift.api.lookups import JobState, Lookups
 from mailsift.api.params import TOKEN
 from mailsift.api.ratelimit import RateLimiter
 from mailsift.api.secret import load_secret
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 
 UPLOADS = "uploads"
 _STALE_UPLOAD_SECONDS = 3600.0
+_MAX_REMEMBERED = 10_000
+SETTLE_INTERVAL = 300.0
 NOT_FOUND = "Job not found."
 BAD_TOKEN = f"Invalid {TOKEN}."
 
@@ -66,6 +69,7 @@ class ApiService:
     store: Store
     verifier: EngineVerifier
     links: LinkSigner
+    lookups: Lookups
     callbacks: CallbackSender
     limiter: RateLimiter
     upload_root: Path
@@ -93,7 +97,7 @@ class ApiService:
             return str(request.base_url).rstrip("/")
         return f"http://{self.settings.host}:{self.settings.port}"
 
-    def result_links(self, job: Job, base_url: str) -> dict[Which, str] | None:
+    def result_links(self, job: JobState | Job, base_url: str) -> dict[Which, str] | None:
         if job.stage != JobStage.COMPLETED:
             return None
         return {which: self.links.link(base_url, job.public_id, which) for which in FILES}
@@ -106,18 +110,20 @@ class ApiService:
             raise ApiError(401, BAD_TOKEN)
         return account
 
-    async def owned_job(self, token: str, public_id: str | None) -> Job:
+    async def account_id(self, token: str) -> int:
+        """The caller's account id (the fast path of ``authenticate``)."""
+        account_id = await self.lookups.account_id(token)
+        if account_id is None:
+            raise ApiError(401, BAD_TOKEN)
+        return account_id
+
+    async def owned_job(self, token: str, public_id: str | None) -> JobState:
         """The caller's job; someone else's is answered exactly like one that does not exist."""
-        account = await self.authenticate(token)
+        account_id, job = await self.lookups.account_and_job(token, public_id or "")
+        if account_id is None:
+            raise ApiError(401, BAD_TOKEN)
         if not public_id:
             raise ApiError(400, "The parameter job_id is required.")
-        query = select(Job).where(
-            Job.public_id == public_id,
-            Job.account_id == account.id,
-            Job.stage != JobStage.RECEIVING,
-        )
-        async with self.store.read() as session:
-            job = (await session.execute(query)).scalar_one_or_none()
         if job is None:
             raise ApiError(404, NOT_FOUND)
         return job
@@ -134,6 +140,8 @@ class ApiService:
         """A job was queued (or finished at intake, every address being invalid)."""
         if job.callback_url:
             self._submitted_at[job.public_id] = base_url
+            if len(self._submitted_at) > _MAX_REMEMBERED:  # jobs other processes finished
+                del self._submitted_at[next(iter(self._submitted_at))]
         if job.stage == JobStage.COMPLETED:
             await self.job_finished(job.id)
         elif self.dispatcher is not None:
@@ -187,24 +195,43 @@ async def running_service(
 ) -> AsyncIterator[ApiService]:
     """The service, with ``workers`` embedded chunk workers (0: none), until the block ends."""
     store = open_store(database_url(settings.database_url, settings.data_dir))
-    service = _build(settings, config, store, verifier)
+    try:
+        service = _build(settings, config, store, verifier)
+    except BaseException:
+        await store.close()
+        raise
     dispatcher = None
+    sweeper: asyncio.Task[None] | None = None
     if workers:
         runner = JobRunner(store, service.verifier, on_completed=service.job_finished)
         dispatcher = InProcessDispatcher(store, runner, workers=workers)
     try:
         await asyncio.to_thread(_clear_stale_uploads, service.upload_root)
         await discard_orphans(store)
-        await settle_finished_jobs(store)
         if dispatcher is not None:
             await dispatcher.start()
             service.dispatcher = dispatcher
+        sweeper = asyncio.create_task(_settle_now_and_then(store))
         yield service
     finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher.stop()
         await service.callbacks.aclose()
+        service.lookups.close()
         await store.close()
+
+
+async def _settle_now_and_then(store: Store) -> None:
+    """Give back the credit of jobs that failed or were cancelled, wherever that happened."""
+    while True:
+        try:
+            await settle_finished_jobs(store)
+        except Exception:
+            log.exception("settling finished jobs failed")
+        await asyncio.sleep(SETTLE_INTERVAL)
 
 
 def _build(
@@ -216,6 +243,7 @@ def _build(
         store=store,
         verifier=verifier if verifier is not None else Verifier(settings),
         links=LinkSigner(load_secret(settings.data_dir, config.secret_key), config.link_ttl),
+        lookups=Lookups(store),
         callbacks=CallbackSender(
             allow_private=settings.allow_private_targets,
             attempts=config.callback_attempts,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailsift.cli import check
+from mailsift.cli import accounts, check, db, serve, verify
 
 app = typer.Typer(
     name="mailsift",
@@ -21,6 +21,10 @@ def _root() -> None:
 
 
 check.register(app)
+verify.register(app)
+accounts.register(app)
+serve.register(app)
+db.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ same command on the same file picks up where it stopped.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Protocol, runtime_checkable
@@ -45,11 +46,13 @@ from mailsift.jobs.service import (
 )
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
+from mailsift.store.chunks import open_chunks
 from mailsift.store.models import ACTIVE_STAGES, Job, JobSource, JobStage
 
 VerifierFactory = Callable[[Settings], ChunkVerifier]
 DEFAULT_WORKERS = 4
 _POLL_SECONDS = 0.25
+_STALL_CHECK_POLLS = 20
 _RESULT_ORDER = ("valid", "invalid", "risky", "unknown")
 
 
@@ -141,7 +144,11 @@ class _Run:
             return job
         verifier = self.factory(self.settings)
         dispatcher = InProcessDispatcher(
-            store, JobRunner(store, verifier), workers=self.workers, poll_interval=0.5
+            store,
+            JobRunner(store, verifier),
+            workers=self.workers,
+            poll_interval=0.5,
+            only_job=job.id,  # the store may hold other jobs: not this command's business
         )
         try:
             await dispatcher.start()
@@ -156,14 +163,34 @@ class _Run:
 async def _watch(store: Store, job: Job) -> Job:
     with _progress() as progress:
         task = progress.add_task(escape(job.filename), total=job.total, completed=job.done)
-        while job.stage in ACTIVE_STAGES:
+        for poll in itertools.count(1):
+            if job.stage not in ACTIVE_STAGES:
+                break
             await asyncio.sleep(_POLL_SECONDS)
-            current = await get_job(store, job.id)
-            if current is None:
-                raise RuntimeError(f"job {job.public_id} disappeared from the store")
-            job = current
+            job = await _reload(store, job)
             progress.update(task, completed=job.done)
+            if poll % _STALL_CHECK_POLLS == 0 and job.stage in ACTIVE_STAGES:
+                await _check_not_stalled(store, job)
     return job
+
+
+async def _reload(store: Store, job: Job) -> Job:
+    current = await get_job(store, job.id)
+    if current is None:
+        raise RuntimeError(f"job {job.public_id} disappeared from the store")
+    return current
+
+
+async def _check_not_stalled(store: Store, job: Job) -> None:
+    """Fail rather than wait forever on a job with nothing left to run yet unfinished."""
+    if await open_chunks(store, job.id) == 0:
+        job = await _reload(store, job)  # it may have completed in between
+        if job.stage in ACTIVE_STAGES:
+            fail(
+                f"job {job.public_id} has no work left but {job.total - job.done:,} "
+                "address(es) without a result",
+                code=1,
+            )
 
 
 class _RateColumn(ProgressColumn):

@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class InProcessDispatcher:
-    """``workers`` asyncio tasks claiming chunks from the store and running them."""
+    """``workers`` asyncio tasks claiming chunks from the store and running them.
+
+    ``only_job`` keeps them to one job (``mailsift verify``), leaving the others in the same
+    store to whoever runs them.
+    """
 
     def __init__(
         self,
@@ -31,6 +35,7 @@ class InProcessDispatcher:
         workers: int = 4,
         lease: timedelta = timedelta(minutes=5),
         poll_interval: float = 2.0,
+        only_job: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -39,6 +44,7 @@ class InProcessDispatcher:
         self._workers = workers
         self._lease = lease
         self._poll_interval = poll_interval
+        self._only_job = only_job
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -47,7 +53,7 @@ class InProcessDispatcher:
             raise RuntimeError("dispatcher already started")
         # This process is the only in-process worker pool on this database: whatever was
         # running when the last one died is claimable now, not when its lease runs out.
-        requeued = await chunks.requeue_interrupted(self._store)
+        requeued = await chunks.requeue_interrupted(self._store, job_id=self._only_job)
         if requeued:
             log.info("resuming %d interrupted chunk(s)", requeued)
         self._tasks = [
@@ -68,7 +74,7 @@ class InProcessDispatcher:
         while True:
             self._wake.clear()
             try:
-                ref = await chunks.claim_next(self._store, lease=self._lease)
+                ref = await chunks.claim_next(self._store, lease=self._lease, job_id=self._only_job)
                 if ref is None:
                     await self._idle()
                     continue

@@ -17,7 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.intake import (
@@ -28,7 +28,7 @@ from mailsift.jobs.intake import (
     read_list,
     sniff_layout,
 )
-from mailsift.store.bulk import BulkInsert
+from mailsift.store.bulk import BulkInsert, Prepared
 from mailsift.store.chunks import queue_chunks
 from mailsift.store.engine import Store
 from mailsift.store.models import (
@@ -204,14 +204,31 @@ async def _store_rows(
     store: Store, job_id: int, rows: Iterator[IntakeRow], chunk_size: int
 ) -> _Counts:
     counts = _Counts()
-    # Reading the file (a thread) overlaps with writing the previous batch.
-    upcoming = asyncio.ensure_future(asyncio.to_thread(_take, rows, INSERT_BATCH))
+    dialect = store.engine.dialect
+
+    def next_batch() -> list[Prepared]:  # in a worker thread, one batch at a time
+        pending: list[tuple[Any, ...]] = []
+        final: list[tuple[Any, ...]] = []
+        for row in islice(rows, INSERT_BATCH):
+            _add_item(job_id, row, counts, chunk_size, pending, final)
+        return [
+            _INSERT_PENDING.prepare(dialect, pending),
+            _INSERT_FINAL.prepare(dialect, final),
+        ]
+
+    # Reading the next batch (a thread) overlaps with writing this one.
+    upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
     try:
-        while batch := await upcoming:
-            upcoming = asyncio.ensure_future(asyncio.to_thread(_take, rows, INSERT_BATCH))
-            values = [_item_row(job_id, row, counts, chunk_size) for row in batch]
+        while True:
+            prepared = await upcoming
+            if not any(batch.rows for batch in prepared):
+                break
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
             async with store.write() as session:
-                await _INSERT_ITEMS.run(session, values)
+                for statement, batch in zip(
+                    (_INSERT_PENDING, _INSERT_FINAL), prepared, strict=True
+                ):
+                    await statement.run(session, batch)
     finally:
         upcoming.cancel()
         await asyncio.gather(upcoming, return_exceptions=True)
@@ -219,41 +236,51 @@ async def _store_rows(
     return counts
 
 
-def _take(rows: Iterator[IntakeRow], n: int) -> list[IntakeRow]:
-    return list(islice(rows, n))
-
-
-_INSERT_ITEMS = BulkInsert(
-    JobItem.__table__,  # type: ignore[arg-type]  # declared as FromClause, is a Table
+# Two statements, each with only the columns its rows fill (the rest keep their defaults):
+# fewer values to send per row, and a million-row intake is mostly sending values.
+_ITEMS: Table = JobItem.__table__  # type: ignore[assignment]
+_INSERT_PENDING = BulkInsert(
+    _ITEMS,
     (
-        "job_id", "seq", "row_no", "cells", "email", "normalized", "domain", "chunk",
-        "result", "reason", "free", "disposable", "role", "did_you_mean", "smtp_message",
-        "finished_at",
+        "job_id", "seq", "row_no", "cells", "email", "normalized", "domain", "chunk", "free",
+        "disposable", "role", "did_you_mean",
+    ),
+)  # fmt: skip
+_INSERT_FINAL = BulkInsert(
+    _ITEMS,
+    (
+        "job_id", "seq", "row_no", "cells", "email", "result", "reason", "did_you_mean",
+        "smtp_message", "finished_at",
     ),
 )  # fmt: skip
 
 
-def _item_row(job_id: int, row: IntakeRow, counts: _Counts, chunk_size: int) -> tuple[Any, ...]:
-    """One ``job_items`` row, in ``_INSERT_ITEMS`` column order."""
+def _add_item(
+    job_id: int,
+    row: IntakeRow,
+    counts: _Counts,
+    chunk_size: int,
+    pending: list[tuple[Any, ...]],
+    final: list[tuple[Any, ...]],
+) -> None:
+    """Number the row and add it to the rows to verify, or to the final ones (bad syntax)."""
     parsed = row.parsed
     seq = counts.rows
     counts.rows += 1
     if len(row.cells) > counts.columns:
         counts.columns = len(row.cells)
     if isinstance(parsed, ParsedAddress):
-        chunk = counts.pending // chunk_size
-        counts.pending += 1
-        return (
+        pending.append((
             job_id, seq, row.row_no, row.cells, parsed.given, parsed.normalized, parsed.domain,
-            chunk, None, None, parsed.free, parsed.disposable, parsed.role, parsed.did_you_mean,
-            "", None,
-        )  # fmt: skip
-    # Bad syntax is final already: never sent to a worker.
-    return (
-        job_id, seq, row.row_no, row.cells, parsed.given, "", "", None, Result.INVALID,
-        Reason.INVALID_EMAIL, False, False, False, parsed.did_you_mean, parsed.message[:500],
-        counts.now,
-    )  # fmt: skip
+            counts.pending // chunk_size, parsed.free, parsed.disposable, parsed.role,
+            parsed.did_you_mean,
+        ))  # fmt: skip
+        counts.pending += 1
+    else:
+        final.append((
+            job_id, seq, row.row_no, row.cells, parsed.given, Result.INVALID,
+            Reason.INVALID_EMAIL, parsed.did_you_mean, parsed.message[:500], counts.now,
+        ))  # fmt: skip
 
 
 async def _queue_job(

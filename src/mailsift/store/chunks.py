@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import CursorResult, Update, insert, select, update
+from sqlalchemy import CursorResult, Update, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
@@ -33,11 +33,12 @@ async def queue_chunks(session: AsyncSession, job_id: int, chunks: Iterable[int]
         await session.execute(insert(Chunk), rows)
 
 
-async def claim_next(store: Store, *, lease: timedelta) -> ChunkRef | None:
-    """Take the oldest claimable chunk of an active job, or ``None`` when there is none.
-
-    Claimable: queued, or running under a lease that has run out (its worker died).
-    """
+async def claim_next(
+    store: Store, *, lease: timedelta, job_id: int | None = None
+) -> ChunkRef | None:
+    """Take the oldest claimable chunk of an active job (of ``job_id`` only, if given), or
+    ``None`` when there is none. Claimable: queued, or running under a lease that has run
+    out (its worker died)."""
     now = utcnow()
     claimable = (Chunk.state == ChunkState.QUEUED) | (
         (Chunk.state == ChunkState.RUNNING) & (Chunk.lease_until < now)
@@ -50,14 +51,16 @@ async def claim_next(store: Store, *, lease: timedelta) -> ChunkRef | None:
         .limit(1)
         .with_for_update(of=Chunk, skip_locked=True)
     )
+    if job_id is not None:
+        query = query.where(Chunk.job_id == job_id)
     async with store.write() as session:
         row = (await session.execute(query)).first()
         if row is None:
             return None
-        job_id, chunk, attempts = row
+        claimed_job, chunk, attempts = row
         await session.execute(
             update(Chunk)
-            .where(Chunk.job_id == job_id, Chunk.chunk == chunk)
+            .where(Chunk.job_id == claimed_job, Chunk.chunk == chunk)
             .values(
                 state=ChunkState.RUNNING,
                 attempts=attempts + 1,
@@ -65,7 +68,7 @@ async def claim_next(store: Store, *, lease: timedelta) -> ChunkRef | None:
                 updated_at=now,
             )
         )
-    return ChunkRef(job_id, chunk, attempts + 1)
+    return ChunkRef(claimed_job, chunk, attempts + 1)
 
 
 async def renew_lease(store: Store, ref: ChunkRef, *, lease: timedelta) -> None:
@@ -89,16 +92,25 @@ async def release(store: Store, ref: ChunkRef) -> None:
         )
 
 
-async def requeue_interrupted(store: Store) -> int:
-    """Make every running chunk claimable again (its worker died with the last process)."""
+async def requeue_interrupted(store: Store, *, job_id: int | None = None) -> int:
+    """Make every running chunk (of ``job_id`` only, if given) claimable again: its worker
+    died with the last process."""
+    query = update(Chunk).where(Chunk.state == ChunkState.RUNNING)
+    if job_id is not None:
+        query = query.where(Chunk.job_id == job_id)
     async with store.write() as session:
         result = await session.execute(
-            update(Chunk)
-            .where(Chunk.state == ChunkState.RUNNING)
-            .values(state=ChunkState.QUEUED, lease_until=None, updated_at=utcnow())
+            query.values(state=ChunkState.QUEUED, lease_until=None, updated_at=utcnow())
         )
     assert isinstance(result, CursorResult)
     return result.rowcount
+
+
+async def open_chunks(store: Store, job_id: int) -> int:
+    """How many chunks of the job are not done yet (queued or running)."""
+    query = select(func.count()).where(Chunk.job_id == job_id, Chunk.state != ChunkState.DONE)
+    async with store.read() as session:
+        return int(await session.scalar(query) or 0)
 
 
 def _of(ref: ChunkRef) -> Update:
