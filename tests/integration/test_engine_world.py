@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 
@@ -144,3 +145,53 @@ def test_results_are_dataclass_values(world_results: dict[str, Verification]) ->
     sample = world_results["alice@ok.test"]
     assert dataclasses.asdict(sample)["mx_host"] in {"mx1.ok.test", "mx2.ok.test"}
     assert sample.smtp_code == 250
+
+
+def test_deferred_retries_are_handed_back_and_then_settle(mail_world: MailWorld) -> None:
+    """With ``defer_retries`` a greylisted address comes back at once, provisional."""
+    fresh = ["deferred-a@greylist.test", "alice@ok.test"]
+    verifier = Verifier(mail_world.settings(greylist_retry_after=1.0))
+
+    async def run(addresses: list[str]) -> dict[str, Verification]:
+        return {v.email: v async for v in verifier.verify_many(addresses, defer_retries=True)}
+
+    first = asyncio.run(run(fresh))
+    assert first["alice@ok.test"].retry_after is None
+    deferred = first["deferred-a@greylist.test"]
+    assert deferred.deferred
+    assert deferred.retry_after == 1.0
+    assert (deferred.result, deferred.smtp_code) == (Result.UNKNOWN, 450)
+    assert "retry_after" in deferred.as_dict()
+    assert "retry_after" not in first["alice@ok.test"].as_dict()
+
+    time.sleep(1.2)  # the world greylists for 1 s
+    second = asyncio.run(run(["deferred-a@greylist.test"]))
+    settled = second["deferred-a@greylist.test"]
+    assert not settled.deferred
+    # The mailbox does not exist: once past the greylist, the server says so.
+    assert (str(settled.result), str(settled.reason)) == ("invalid", "rejected_email")
+
+
+def test_an_accepted_address_at_a_greylisting_domain_settles_across_deferred_runs(
+    mail_world: MailWorld,
+) -> None:
+    """The accept-all probe is the same address on every run, so greylisting lets it pass."""
+    address = "alice@greylist.test"
+    outcomes = []
+    # A sender of its own: the greylist has seen none of this test's (sender, recipient) pairs.
+    settings = mail_world.settings(greylist_retry_after=1.0, mail_from="defer@mailsift.test")
+    for _ in range(4):
+        verifier = Verifier(settings)
+
+        async def run(v: Verifier = verifier) -> Verification:
+            [outcome] = [x async for x in v.verify_many([address], defer_retries=True)]
+            return outcome
+
+        outcome = asyncio.run(run())
+        outcomes.append(outcome)
+        if not outcome.deferred:
+            break
+        time.sleep(outcome.retry_after or 0)
+    final = outcomes[-1]
+    assert (str(final.result), str(final.reason)) == ("valid", "accepted_email")
+    assert 1 < len(outcomes) <= 3

@@ -10,14 +10,14 @@ rather than holding a connection, so other work goes on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
-import secrets
-import string
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from mailsift.settings import Settings
 from mailsift.verify.address import ParsedAddress, SyntaxProblem, parse_address
@@ -35,11 +35,17 @@ _ADDRESSES_PER_HOST = 2  # failover across a host's IPs, but not through dozens 
 _MAX_ENDPOINTS = 6
 _DNS_CONCURRENCY = 64
 _GOODBYE_SECONDS = 3.0
-_PROBE_ALPHABET = string.ascii_lowercase + string.digits
 
 
-def _never_issued_local_part() -> str:
-    return "".join(secrets.choice(_PROBE_ALPHABET) for _ in range(20))
+def never_issued_local_part(domain: str, sender: str) -> str:
+    """A local part no one was ever given, the same for a domain all month long.
+
+    Stable so that a greylisting server, which remembers (client, sender, recipient), lets
+    the retry through, whichever worker makes it.
+    """
+    month = datetime.now(UTC).strftime("%Y%m")
+    digest = hashlib.sha256(f"{sender}|{domain}|{month}".encode()).hexdigest()
+    return "x" + digest[:19]
 
 
 @dataclass(eq=False)
@@ -50,6 +56,7 @@ class _Domain:
     accept_all: bool | None = None
     probe: _Item | None = None
     accepted_any: bool = False
+    probe_deferred: bool = False  # the accept-all probe will be asked again later
     in_flight: int = 0  # items (probe included) still being asked about
     parked: list[_Item] = field(default_factory=list)  # answered, waiting on the domain
 
@@ -130,10 +137,24 @@ class Verifier:
         )
 
     async def verify_many(
-        self, addresses: Iterable[str], *, deadline: float | None = None
+        self,
+        addresses: Iterable[str],
+        *,
+        deadline: float | None = None,
+        defer_retries: bool = False,
     ) -> AsyncIterator[Verification]:
-        """Yield one verification per input (``email`` is the input trimmed), as they finish."""
-        run = _Run(self, deadline if deadline is not None else self.settings.greylist_deadline)
+        """Yield one verification per input (``email`` is the input trimmed), as they finish.
+
+        4xx answers are asked again after ``greylist_retry_after`` seconds until ``deadline``
+        seconds (default ``greylist_deadline``) have passed. With ``defer_retries`` the engine
+        does not wait: such an address is yielded at once as a provisional answer whose
+        ``retry_after`` says when to ask again (a job queue schedules that for later).
+        """
+        run = _Run(
+            self,
+            deadline if deadline is not None else self.settings.greylist_deadline,
+            defer=defer_retries,
+        )
         async for verification in run.execute(addresses):
             yield verification
 
@@ -168,8 +189,9 @@ class Verifier:
 class _Run:
     """One ``verify_many`` call: its queues, timers and output."""
 
-    def __init__(self, verifier: Verifier, deadline: float) -> None:
+    def __init__(self, verifier: Verifier, deadline: float, *, defer: bool) -> None:
         self.v = verifier
+        self.defer = defer
         self.s = verifier.settings
         self.loop = asyncio.get_running_loop()
         self.deadline = self.loop.time() + deadline
@@ -253,7 +275,8 @@ class _Run:
             return
         domain.accept_all = self.v.known_accept_all(domain.name)
         if domain.accept_all is None:
-            probe = _Item(domain, f"{_never_issued_local_part()}@{domain.name}", None)
+            local_part = never_issued_local_part(domain.name, self.s.envelope_sender)
+            probe = _Item(domain, f"{local_part}@{domain.name}", None)
             domain.probe = probe
             items = [probe, *items]
         domain.in_flight = len(items)
@@ -471,7 +494,28 @@ class _Run:
             self.answer(item)
             return
         item.endpoint_index = 0
+        if self.defer:
+            self.defer_item(item, delay)
+            return
         self.loop.call_later(delay, self._retry_now, item)
+
+    def defer_item(self, item: _Item, delay: float) -> None:
+        """Hand the retry to the caller: a provisional answer now, ask again after ``delay``."""
+        domain = item.domain
+        domain.in_flight -= 1
+        if item.is_probe:
+            domain.probe_deferred = True
+        else:
+            reply = item.transient
+            self.emit(
+                item,
+                Result.UNKNOWN,
+                Reason.UNAVAILABLE_SMTP,
+                message=reply.text if reply else (item.failure.detail if item.failure else ""),
+                code=reply.code if reply else None,
+                retry_after=delay,
+            )
+        self.release_parked(domain)
 
     def _retry_now(self, item: _Item) -> None:
         if self.closed:
@@ -530,6 +574,17 @@ class _Run:
         )
 
     def finish(self, item: _Item, evidence: Evidence) -> None:
+        accepted = item.rcpt is not None and item.rcpt.is_positive
+        if accepted and item.domain.probe_deferred and evidence.accept_all is None:
+            # Accepted, but is the domain accept-all? Both are asked again later.
+            self.emit(
+                item,
+                Result.UNKNOWN,
+                Reason.UNAVAILABLE_SMTP,
+                message="waiting to learn whether the domain accepts every address",
+                retry_after=self.s.greylist_retry_after,
+            )
+            return
         result, reason = judge(evidence)
         reply = item.rcpt or (
             item.failure.reply if isinstance(item.failure, SessionRefused) else None
@@ -562,21 +617,23 @@ class _Run:
         message: str = "",
         code: int | None = None,
         accept_all: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         mx_host = item.mx_host or _first_mx(item.domain.route)
         for given in item.givens:
-            self.out.put_nowait(
-                _verification(
-                    given,
-                    item.address,
-                    result,
-                    reason,
-                    message=message,
-                    code=code,
-                    mx_host=mx_host,
-                    accept_all=accept_all,
-                )
+            verification = _verification(
+                given,
+                item.address,
+                result,
+                reason,
+                message=message,
+                code=code,
+                mx_host=mx_host,
+                accept_all=accept_all,
             )
+            if retry_after is not None:
+                verification = replace(verification, retry_after=retry_after)
+            self.out.put_nowait(verification)
         item.givens = []
 
 

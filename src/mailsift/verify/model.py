@@ -43,9 +43,18 @@ class Verification:
     mx_host: str = ""
     smtp_code: int | None = None
     smtp_message: str = ""
+    # Set only by ``verify_many(..., defer_retries=True)``: this answer is provisional, ask
+    # again about the address after this many seconds (greylisting, rate limits).
+    retry_after: float | None = None
+
+    @property
+    def deferred(self) -> bool:
+        return self.retry_after is not None
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["result"] = str(self.result)
         data["reason"] = str(self.reason)
+        if self.retry_after is None:
+            del data["retry_after"]
         return data
