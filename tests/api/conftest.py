@@ -25,7 +25,12 @@ from mailsift.store import Store, database_url, open_store, upgrade
 from mailsift.store.models import Account, Job, LedgerEntry
 from mailsift.verify.address import SyntaxProblem, parse_address
 from mailsift.verify.model import Reason, Result, Verification
-from tests.integration.conftest import fake_verdict
+from tests.integration.conftest import (  # noqa: F401 (the PostgreSQL fixtures, shared)
+    fake_verdict,
+    migrated_postgres_url,
+    postgres_admin_url,
+    postgres_template,
+)
 from tests.mailworld.world import MailWorld
 
 T = TypeVar("T")

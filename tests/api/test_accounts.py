@@ -84,7 +84,7 @@ async def test_grants_and_conversions_are_in_the_ledger(store: Store) -> None:
     assert await totals_match(store, account.id) == (35, 50)
     with pytest.raises(InsufficientCredit, match="monthly"):
         await convert_credits(store, account.id, 51)
-    with pytest.raises(InsufficientCredit, match="api"):
+    with pytest.raises(InsufficientCredit, match="API"):
         await grant_credits(store, "acme", api=-36)
     assert await totals_match(store, account.id) == (35, 50)
     async with store.read() as session:

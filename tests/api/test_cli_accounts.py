@@ -66,6 +66,6 @@ def test_refusals_are_one_line_errors(cli: typer.Typer) -> None:
     run(cli, "create", "acme", "--api-credits", "5")
     assert "already exists" in run(cli, "create", "acme", code=2)
     assert "No account is named" in run(cli, "rotate-token", "nobody", code=2)
-    assert "Not enough api credit" in run(cli, "credit", "acme", "--api", "-6", code=2)
+    assert "Not enough API credit" in run(cli, "credit", "acme", "--api", "-6", code=2)
     assert "Not enough monthly credit" in run(cli, "convert", "acme", "1", code=2)
     assert "say how much" in run(cli, "credit", "acme", code=2)

@@ -48,7 +48,7 @@ def test_parallel_uploads_never_overdraw_the_last_credits(
     assert codes == [200] * 3 + [402] * 7
     for answer in answers:
         if answer.status_code == 402:
-            assert "Not enough api credit" in answer.json()["message"]
+            assert "Not enough API credit" in answer.json()["message"]
     assert servers[0].balances("acme") == (0, 0)
     assert len(servers[0].jobs()) == 3
     assert count_rows(servers[0], Chunk) == 3
@@ -58,7 +58,7 @@ def test_short_credit_refuses_the_whole_job_before_anything_is_queued(server: Ha
     token = server.account(api=2)
     content = b"email\nok1@a.com\nok2@a.com\nok3@a.com\n"
     message = failure(upload(server.client(), token, ("l.csv", content)), 402)
-    assert message == "Not enough api credit: 3 needed, 2 available."
+    assert message == "Not enough API credit: 3 needed, 2 available."
     assert server.jobs() == []
     assert count_rows(server, JobItem) == count_rows(server, Chunk) == 0
     assert server.balances("acme") == (2, 0)
@@ -139,7 +139,7 @@ def test_real_time_credit_is_given_back_when_the_engine_fails(server: Harness) -
 
 def test_real_time_call_without_credit_is_402(server: Harness) -> None:
     token = server.account(api=0)
-    assert "Not enough api credit" in failure(verify(server, token, "ok@example.com"), 402)
+    assert "Not enough API credit" in failure(verify(server, token, "ok@example.com"), 402)
     assert server.balances("acme") == (0, 0)
 
 

@@ -23,9 +23,8 @@ class InsufficientCredit(AccountError):
     """A balance too low for what was asked; nothing was taken."""
 
     def __init__(self, balance: str, needed: int, available: int) -> None:
-        super().__init__(
-            f"Not enough {balance} credit: {needed:,} needed, {available:,} available."
-        )
+        label = "API" if balance == "api" else balance
+        super().__init__(f"Not enough {label} credit: {needed:,} needed, {available:,} available.")
         self.balance = balance
         self.needed = needed
         self.available = available

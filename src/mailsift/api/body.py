@@ -72,9 +72,7 @@ async def read_params(request: Request, limits: BodyLimits) -> Body:
     """The parameters of a call that takes no files."""
     if limits.max_files:
         raise ValueError("a call that takes files reads them with read_body")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise _too_large(limits.max_bytes)
+    _refuse_declared_size(request, limits.max_bytes)
     return await _parse(request, limits, None)
 
 
@@ -84,10 +82,7 @@ async def read_body(
 ) -> AsyncIterator[Body]:
     """The request's parameters; uploaded files live until the ``async with`` ends."""
     multipart = _content_type(request)[0] == b"multipart/form-data"
-    most = limits.for_multipart() if multipart else limits.max_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > most:
-        raise _too_large(most)
+    _refuse_declared_size(request, limits.for_multipart() if multipart else limits.max_bytes)
     folder: Path | None = None
     try:
         if limits.max_files and upload_root is not None:
@@ -96,6 +91,13 @@ async def read_body(
     finally:
         if folder is not None:
             await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+def _refuse_declared_size(request: Request, most: int) -> None:
+    """413 before reading anything when the body says it is too large."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > most:
+        raise _too_large(most)
 
 
 def _content_type(request: Request) -> tuple[bytes, dict[bytes, bytes]]:

@@ -1,4 +1,9 @@
-"""The chunk queue kept in the ``chunks`` table: claim with a lease, renew, finish, release."""
+"""The chunk queue kept in the ``chunks`` table: claim with a lease, renew, finish, release.
+
+A queue that delivers chunks itself (procrastinate) uses ``start`` and ``wait_for_retry``
+instead of claims: the table then records each chunk's state and attempts for progress and
+for operators, while the queue decides who runs what.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +74,41 @@ async def claim_next(
             )
         )
     return ChunkRef(claimed_job, chunk, attempts + 1)
+
+
+async def start(store: Store, job_id: int, chunk: int, *, holder: str = "") -> ChunkRef | None:
+    """Mark a chunk delivered by an outside queue as running (one attempt more); ``None``
+    when it is done already or gone."""
+    now = utcnow()
+    async with store.write() as session:
+        attempts = (
+            await session.execute(
+                update(Chunk)
+                .where(Chunk.job_id == job_id, Chunk.chunk == chunk, Chunk.state != ChunkState.DONE)
+                .values(
+                    state=ChunkState.RUNNING,
+                    attempts=Chunk.attempts + 1,
+                    holder=holder,
+                    lease_until=None,
+                    updated_at=now,
+                )
+                .returning(Chunk.attempts)
+            )
+        ).scalar_one_or_none()
+    return None if attempts is None else ChunkRef(job_id, chunk, attempts)
+
+
+async def wait_for_retry(store: Store, ref: ChunkRef) -> None:
+    """Queue a chunk again whose run ended with addresses to ask later (greylisting).
+
+    The run succeeded, so its attempts start over: only runs that fail count towards giving up.
+    """
+    async with store.write() as session:
+        await session.execute(
+            _running(ref).values(
+                state=ChunkState.QUEUED, attempts=0, holder="", updated_at=utcnow()
+            )
+        )
 
 
 async def renew_lease(store: Store, ref: ChunkRef, *, lease: timedelta) -> None:

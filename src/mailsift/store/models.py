@@ -1,4 +1,5 @@
-"""The tables: accounts and their ledger, jobs, one row per address, and the chunk queue."""
+"""The tables: accounts and their ledger, jobs, one row per address, the chunk queue, and the
+leases on connections to mail servers that a cluster's workers share."""
 
 from __future__ import annotations
 
@@ -178,6 +179,8 @@ class JobItem(Base):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_message: Mapped[str] = mapped_column(Text, default="", server_default="")
     finished_at: Mapped[datetime | None]
+    # When the address was first handed back to be asked again later (greylisting).
+    deferred_at: Mapped[datetime | None]
 
 
 class Chunk(Base):
@@ -191,6 +194,19 @@ class Chunk(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    holder: Mapped[str] = mapped_column(String(96), default="", server_default="")  # host:pid
+
+
+class HostSlot(Base):
+    """One of the ``max_connections_per_host`` connections to a mail server, leased by a
+    worker process until ``expires_at`` (renewed while it is in use)."""
+
+    __tablename__ = "host_slots"
+
+    host: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(96), index=True, default="", server_default="")
+    expires_at: Mapped[datetime]
 
 
 def percentage(done: int, total: int) -> str:

@@ -43,6 +43,14 @@ def sync_url(url: str) -> URL:
     return _with_driver(url, _SYNC_DRIVERS)
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL ``url`` as libpq (and so psycopg itself) takes it: no driver name."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {parsed.get_backend_name()!r}")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
