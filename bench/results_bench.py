@@ -106,7 +106,9 @@ ITEM_COLUMNS = (
 def _item(job_id: int, seq: int, rng: random.Random, result: str, reason: str) -> tuple[Any, ...]:
     email = f"person.{seq}@domain{seq % 5000}.example"
     code = {"valid": 250, "invalid": 550, "risky": 250}.get(result)
-    cells = [str(seq), "Zoë", "Müller", email, f"Müller & Co {seq % 997}", "=Köln"]
+    # One row in a hundred has a cell a spreadsheet would read as a formula.
+    city = "=Köln" if seq % 100 == 0 else "Köln"
+    cells = [str(seq), "Zoë", "Müller", email, f"Müller & Co {seq % 997}", city]
     return (
         job_id, seq, seq + 1, cells, email, email, email.partition("@")[2], seq // 500,
         result, reason, rng.random() < 0.3, False, rng.random() < 0.02,

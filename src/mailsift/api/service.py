@@ -33,15 +33,13 @@ from mailsift.api.lookups import JobState, Lookups
 from mailsift.api.params import TOKEN
 from mailsift.api.ratelimit import RateLimiter
 from mailsift.api.secret import load_secret
+from mailsift.dispatch.backend import Backend
 from mailsift.dispatch.base import Dispatcher
-from mailsift.dispatch.inprocess import InProcessDispatcher
 from mailsift.jobs.results import FILES, Which
-from mailsift.jobs.runner import JobRunner
 from mailsift.jobs.service import discard_orphans
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
 from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage
-from mailsift.verify.engine import Verifier
 from mailsift.verify.model import Verification
 
 log = logging.getLogger(__name__)
@@ -196,15 +194,17 @@ async def running_service(
     """The service, with ``workers`` embedded chunk workers (0: none), until the block ends."""
     store = open_store(database_url(settings.database_url, settings.data_dir))
     try:
-        service = _build(settings, config, store, verifier)
+        # SQLite: in-process workers; PostgreSQL: the procrastinate queue and cluster-wide caps.
+        backend = Backend(settings, store)
+        engine = verifier if verifier is not None else backend.verifier()
+        service = _build(settings, config, store, engine)
     except BaseException:
         await store.close()
         raise
-    dispatcher = None
     sweeper: asyncio.Task[None] | None = None
-    if workers:
-        runner = JobRunner(store, service.verifier, on_completed=service.job_finished)
-        dispatcher = InProcessDispatcher(store, runner, workers=workers)
+    dispatcher = backend.dispatcher(
+        service.verifier, workers=workers, on_completed=service.job_finished
+    )
     try:
         await asyncio.to_thread(_clear_stale_uploads, service.upload_root)
         await discard_orphans(store)
@@ -219,6 +219,7 @@ async def running_service(
             await asyncio.gather(sweeper, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher.stop()
+        await backend.aclose()
         await service.callbacks.aclose()
         service.lookups.close()
         await store.close()
@@ -235,13 +236,13 @@ async def _settle_now_and_then(store: Store) -> None:
 
 
 def _build(
-    settings: Settings, config: ApiSettings, store: Store, verifier: EngineVerifier | None
+    settings: Settings, config: ApiSettings, store: Store, verifier: EngineVerifier
 ) -> ApiService:
     return ApiService(
         settings=settings,
         config=config,
         store=store,
-        verifier=verifier if verifier is not None else Verifier(settings),
+        verifier=verifier,
         links=LinkSigner(load_secret(settings.data_dir, config.secret_key), config.link_ttl),
         lookups=Lookups(store),
         callbacks=CallbackSender(

@@ -16,9 +16,14 @@ __all__ = ["ChunkRef", "ChunkRunner", "Dispatcher"]
 
 
 class ChunkRunner(Protocol):
-    """Verifies the unfinished addresses of one chunk and stores their results."""
+    """Verifies the unfinished addresses of one chunk and stores their results.
 
-    async def __call__(self, ref: ChunkRef) -> None: ...
+    Returns ``None`` when the chunk is done, or the seconds after which to run it again: some
+    addresses were handed back to be asked later (greylisting). Only a dispatcher that can
+    schedule runs uses a runner that hands addresses back.
+    """
+
+    async def __call__(self, ref: ChunkRef) -> float | None: ...
 
 
 class Dispatcher(Protocol):

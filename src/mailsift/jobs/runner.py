@@ -1,8 +1,14 @@
 """Running one chunk: verify its unfinished addresses and store the results in batches.
 
-Every write is ``UPDATE … WHERE result IS NULL`` and adds to ``jobs.done`` only the rows it
-actually changed, in the same transaction: a chunk run twice (a worker died, a lease ran
+Results are written through ``mailsift.store.results``: only rows still without a result
+change, and ``jobs.done`` counts only those, so a chunk run twice (a worker died, a lease ran
 out) never duplicates a result or counts it twice, and progress never goes backwards.
+
+A runner made with ``JobRunner.deferring`` does not wait for greylisting servers: the engine
+hands such addresses back at once, the runner notes when each was first handed back, and the
+run returns how long to wait before the chunk runs again (a queue schedules that). The next
+run asks those addresses with what is left of ``greylist_deadline``; past it, the engine's
+answer is final.
 """
 
 from __future__ import annotations
@@ -11,16 +17,19 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, bindparam, func, or_, select, update
-from sqlalchemy.engine import Result as DbResult
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
-from mailsift.store.models import ACTIVE_STAGES, Chunk, ChunkState, Job, JobItem, JobStage, utcnow
+from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
+from mailsift.store.results import mark_deferred, store_results
 from mailsift.verify.model import Reason, Result, Verification
+
+__all__ = ["ChunkVerifier", "DeferringVerifier", "JobRunner", "store_results"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +42,41 @@ class ChunkVerifier(Protocol):
     def verify_many(self, addresses: Iterable[str]) -> AsyncIterator[Verification]: ...
 
 
+class DeferringVerifier(Protocol):
+    """The engine, able to hand 4xx answers back instead of waiting to ask again."""
+
+    def verify_many(
+        self,
+        addresses: Iterable[str],
+        *,
+        deadline: float | None = None,
+        defer_retries: bool = False,
+    ) -> AsyncIterator[Verification]: ...
+
+
 OnCompleted = Callable[[int], Awaitable[None]]
+# Verifications of ``addresses``, retrying 4xx answers until ``deadline`` seconds from now
+# (``None``: the engine's own default).
+Ask = Callable[[list[str], float | None], AsyncIterator[Verification]]
+
+
+@dataclass
+class _Pending:
+    """A chunk's addresses still without a result."""
+
+    seqs: dict[str, list[int]]  # address -> the rows it stands for
+    deferred_at: dict[str, datetime] = field(default_factory=dict)  # handed back before
+
+    def __bool__(self) -> bool:
+        return bool(self.seqs)
+
+
+@dataclass
+class _Deferred:
+    """Addresses a run handed back, and the longest wait the engine asked for."""
+
+    seqs: list[int] = field(default_factory=list)
+    retry_after: float = 0.0
 
 
 class JobRunner:
@@ -50,48 +93,111 @@ class JobRunner:
         on_completed: OnCompleted | None = None,
     ) -> None:
         self._store = store
-        self._verifier = verifier
+        self._ask: Ask = lambda addresses, _deadline: verifier.verify_many(addresses)
+        self._greylist_deadline: float | None = None
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_attempts = max_attempts
         self._on_completed = on_completed
 
-    async def __call__(self, ref: ChunkRef) -> None:
+    @classmethod
+    def deferring(
+        cls,
+        store: Store,
+        verifier: DeferringVerifier,
+        *,
+        greylist_deadline: float,
+        batch_size: int = 200,
+        flush_interval: float = 0.5,
+        max_attempts: int = MAX_ATTEMPTS,
+        on_completed: OnCompleted | None = None,
+    ) -> JobRunner:
+        """A runner whose chunks end early, leaving greylisted addresses for a later run."""
+        runner = cls(
+            store,
+            verifier,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_attempts=max_attempts,
+            on_completed=on_completed,
+        )
+        runner._greylist_deadline = greylist_deadline
+        runner._ask = lambda addresses, deadline: verifier.verify_many(
+            addresses, deadline=deadline, defer_retries=True
+        )
+        return runner
+
+    async def __call__(self, ref: ChunkRef) -> float | None:
+        """Run the chunk. Returns the seconds after which to run it again when addresses were
+        handed back for later, ``None`` when every address of it has its final result."""
         if not await _start_processing(self._store, ref.job_id):
-            return  # cancelled, failed or gone meanwhile
+            return None  # cancelled, failed or gone meanwhile
         pending = await _pending(self._store, ref)
         if not pending:
-            return
+            return None
         if ref.attempt > self._max_attempts:
             log.error("giving up on %s after %d attempts", ref, ref.attempt - 1)
-            await self._store_all(ref.job_id, pending, _gave_up)
-            return
-        await self._verify(ref.job_id, pending)
+            await self._store_all(ref.job_id, pending.seqs, _gave_up)
+            return None
+        deferred = await self._verify(ref.job_id, pending)
+        return deferred.retry_after if deferred.seqs else None
 
-    async def _verify(self, job_id: int, pending: dict[str, list[int]]) -> None:
+    def _questions(self, pending: _Pending) -> list[tuple[list[str], float | None]]:
+        """The addresses to ask, in groups sharing a deadline: those handed back before
+        (what is left of their time) first, then the others."""
+        if self._greylist_deadline is None:
+            return [(list(pending.seqs), None)]
+        fresh = [email for email in pending.seqs if email not in pending.deferred_at]
+        groups: list[tuple[list[str], float | None]] = []
+        if pending.deferred_at:
+            waited = (utcnow() - min(pending.deferred_at.values())).total_seconds()
+            left = max(0.0, self._greylist_deadline - waited)
+            groups.append((list(pending.deferred_at), left))
+        if fresh:
+            groups.append((fresh, self._greylist_deadline))
+        return groups
+
+    async def _verify(self, job_id: int, pending: _Pending) -> _Deferred:
         results: asyncio.Queue[Verification | None] = asyncio.Queue()
-        producer = asyncio.create_task(_produce(self._verifier, list(pending), results))
+        streams = [
+            self._ask(addresses, deadline) for addresses, deadline in self._questions(pending)
+        ]
+        producer = asyncio.create_task(_produce(streams, results))
+        deferred = _Deferred()
         try:
-            await self._consume(job_id, pending, results)
+            await self._consume(job_id, pending.seqs, results, deferred)
             await producer  # re-raises the verifier's failure, if any
         finally:
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
-        if pending:  # the verifier skipped some: they must still end with a result
-            log.error("verifier gave no result for %d address(es) of job %d", len(pending), job_id)
-            await self._store_all(job_id, pending, _gave_up)
+        if pending.seqs:  # the verifier skipped some: they must still end with a result
+            log.error(
+                "verifier gave no result for %d address(es) of job %d", len(pending.seqs), job_id
+            )
+            await self._store_all(job_id, pending.seqs, _gave_up)
+        return deferred
 
     async def _consume(
         self,
         job_id: int,
         pending: dict[str, list[int]],
         results: asyncio.Queue[Verification | None],
+        deferred: _Deferred,
     ) -> None:
         batches = _batches(results, self._batch_size, self._flush_interval)
         async with aclosing(batches):
             async for verifications in batches:
-                values = [v for ver in verifications for v in _values_for(ver, pending)]
-                await self._write(job_id, values)
+                values: list[dict[str, Any]] = []
+                later: list[int] = []
+                for verification in verifications:
+                    if self._greylist_deadline is not None and verification.deferred:
+                        later.extend(pending.pop(verification.email.strip(), ()))
+                        retry_after = verification.retry_after or 0.0
+                        deferred.retry_after = max(deferred.retry_after, retry_after)
+                    else:
+                        values.extend(_values_for(verification, pending))
+                deferred.seqs.extend(later)
+                await self._write(job_id, values, later)
 
     async def _store_all(
         self,
@@ -103,68 +209,17 @@ class JobRunner:
         for start in range(0, len(values), self._batch_size):
             await self._write(job_id, values[start : start + self._batch_size])
 
-    async def _write(self, job_id: int, batch: list[dict[str, Any]]) -> None:
-        if not batch:
+    async def _write(
+        self, job_id: int, batch: list[dict[str, Any]], deferred: list[int] | None = None
+    ) -> None:
+        if not batch and not deferred:
             return
         async with self._store.write() as session:
-            completed = await store_results(session, job_id, batch)
+            if deferred:
+                await mark_deferred(session, job_id, deferred, utcnow())
+            completed = await store_results(session, job_id, batch) if batch else False
         if completed and self._on_completed is not None:
             await self._on_completed(job_id)
-
-
-# Flags and the typo suggestion were set at intake; the verifier may only add to them.
-_SET_RESULT = (
-    update(JobItem)
-    .where(
-        JobItem.job_id == bindparam("b_job_id"),
-        JobItem.seq == bindparam("b_seq"),
-        JobItem.result.is_(None),
-    )
-    .values(
-        result=bindparam("b_result"),
-        reason=bindparam("b_reason"),
-        free=or_(JobItem.free, bindparam("b_free")),
-        disposable=or_(JobItem.disposable, bindparam("b_disposable")),
-        role=or_(JobItem.role, bindparam("b_role")),
-        accept_all=bindparam("b_accept_all"),
-        did_you_mean=func.coalesce(
-            func.nullif(bindparam("b_did_you_mean"), ""), JobItem.did_you_mean
-        ),
-        mx_host=bindparam("b_mx_host"),
-        smtp_code=bindparam("b_smtp_code"),
-        smtp_message=bindparam("b_smtp_message"),
-        finished_at=bindparam("b_finished_at"),
-    )
-)
-
-
-async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str, Any]]) -> bool:
-    """Store final results (for rows still without one) and count them; True when that
-    completed the job. ``batch`` holds the ``b_``-prefixed parameters ``_values_for`` makes."""
-    # Core executemany on the connection: plain per-row UPDATEs with a summed rowcount.
-    connection = await session.connection()
-    params = [{**row, "b_job_id": job_id} for row in batch]
-    changed = _rowcount(await connection.execute(_SET_RESULT, params))
-    if changed <= 0:
-        return False
-    await connection.execute(update(Job).where(Job.id == job_id).values(done=Job.done + changed))
-    finished = await connection.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.done >= Job.total, Job.stage.in_(ACTIVE_STAGES))
-        .values(stage=JobStage.COMPLETED, finished_at=utcnow())
-    )
-    if not _rowcount(finished):
-        return False
-    # Nothing is left to do: no chunk of it stays queued or running, whoever holds it.
-    await connection.execute(
-        update(Chunk).where(Chunk.job_id == job_id).values(state=ChunkState.DONE, lease_until=None)
-    )
-    return True
-
-
-def _rowcount(result: DbResult[Any]) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
 
 
 async def _start_processing(store: Store, job_id: int) -> bool:
@@ -180,26 +235,30 @@ async def _start_processing(store: Store, job_id: int) -> bool:
     return stage in ACTIVE_STAGES
 
 
-async def _pending(store: Store, ref: ChunkRef) -> dict[str, list[int]]:
+async def _pending(store: Store, ref: ChunkRef) -> _Pending:
     """The chunk's addresses still without a result, each with the seq(s) it stands for."""
-    query = select(JobItem.email, JobItem.seq).where(
+    query = select(JobItem.email, JobItem.seq, JobItem.deferred_at).where(
         JobItem.job_id == ref.job_id, JobItem.chunk == ref.chunk, JobItem.result.is_(None)
     )
-    pending: dict[str, list[int]] = {}
+    pending = _Pending({})
     async with store.read() as session:
-        for email, seq in await session.execute(query):
-            pending.setdefault(email.strip(), []).append(seq)
+        for email, seq, deferred_at in await session.execute(query):
+            address = email.strip()
+            pending.seqs.setdefault(address, []).append(seq)
+            if deferred_at is not None:
+                first = pending.deferred_at.get(address, deferred_at)
+                pending.deferred_at[address] = min(first, deferred_at)
     return pending
 
 
 async def _produce(
-    verifier: ChunkVerifier,
-    addresses: list[str],
-    results: asyncio.Queue[Verification | None],
+    streams: list[AsyncIterator[Verification]], results: asyncio.Queue[Verification | None]
 ) -> None:
+    """Feed every stream's verifications, one stream after the other, then ``None``."""
     try:
-        async for verification in verifier.verify_many(addresses):
-            await results.put(verification)
+        for stream in streams:
+            async for verification in stream:
+                await results.put(verification)
     finally:
         results.put_nowait(None)
 
