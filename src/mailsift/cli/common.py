@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 
 from mailsift.settings import Settings
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -19,8 +22,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def load_settings() -> Settings:
+    return load(Settings)
+
+
+def load(settings_class: type[SettingsT]) -> SettingsT:
+    """The settings from the environment, or one line naming every bad variable."""
     try:
-        return Settings()
+        return settings_class()
     except ValidationError as exc:
         problems = "; ".join(
             f"MAILSIFT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.api.config import ApiSettings
-from mailsift.cli.common import fail, load_settings
+from mailsift.cli.common import fail, load, load_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -17,14 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def load_api_settings() -> ApiSettings:
-    try:
-        return ApiSettings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"MAILSIFT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        fail(f"bad setting: {problems}")
+    return load(ApiSettings)
 
 
 def serve(
