@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck unit bench clean
+.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ test: lint typecheck
 bench: $(STAMP)
 	@$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
+
+bench-jobs: $(STAMP)
+	$(BIN)/python -m bench.results_bench
+
+bench-api: $(STAMP)
+	$(BIN)/python -m bench.api_bench
+
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.cluster_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
