@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
-from collections.abc import Sequence
+import subprocess
+import sys
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.dispatch.inprocess import InProcessDispatcher
-from mailsift.jobs.intake import IntakeError, IntakeLimits
+from mailsift.jobs import service
+from mailsift.jobs.intake import IntakeError, IntakeLimits, IntakeStats, ListLayout
+from mailsift.jobs.items import ItemBatch, ItemCounts
+from mailsift.jobs.listreader import ListReaderError, batches_in_child
 from mailsift.jobs.results import (
     RESULT_COLUMNS,
     ROWS_PER_PIECE,
@@ -267,6 +277,227 @@ async def test_an_unfinished_cli_job_is_found_again_by_fingerprint(
     assert found.id == cli_job.id != api_job.id
     await run_all(store, cli_job, FakeVerifier())
     assert await find_resumable(store, cli_job.fingerprint, source=JobSource.CLI) is None
+
+
+# --- intake in a child process ----------------------------------------------------------------
+
+READER_MODULE = "mailsift.jobs.listreader"
+
+
+def varied_rows(n: int) -> list[list[str]]:
+    """Rows with repeats, bad and blank addresses, typos, and cells that need quoting."""
+    kinds = ("ok", "bad", "catch", "silent")
+    rows = []
+    for i in range(n):
+        email = {
+            3: f"{kinds[(i - 3) % 4]}{i - 3}@EXAMPLE.com",  # repeats row i - 3
+            5: f"broken{i}@",
+            7: "",
+            8: f"ok{i}@gmial.com",
+        }.get(i % 10, f"{kinds[i % 4]}{i}@example.com")
+        note = f'said "hi", then\nleft {i}' if i % 7 == 0 else f"Köln {i}"
+        rows.append([f"Zoë {i}", email, note])
+    return rows
+
+
+def reader_children() -> list[psutil.Process]:
+    """This process's list reader children still running (zombies included)."""
+    found = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if READER_MODULE in child.cmdline() or child.status() == psutil.STATUS_ZOMBIE:
+                found.append(child)
+    return found
+
+
+async def item_values(store: Store, job_id: int) -> list[tuple[object, ...]]:
+    """Every stored column of the job's items but the job id and the time of intake."""
+    columns = [c for c in JobItem.__table__.columns if c.key not in {"job_id", "finished_at"}]
+    query = select(*columns).where(JobItem.job_id == job_id).order_by(JobItem.seq)
+    async with store.read() as session:
+        return [tuple(row) for row in await session.execute(query)]
+
+
+async def test_a_list_read_in_a_child_process_is_stored_as_when_read_here(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "varied.csv", varied_rows(12_000))
+    jobs = [
+        await create_job(
+            store, path, "varied.csv", source=JobSource.API, chunk_size=700, read_in_child=child
+        )
+        for child in (False, True)
+    ]
+    here, there = jobs
+    assert (here.total, here.done, here.duplicates, here.blank) == (9_600, 1_200, 1_200, 1_200)
+    for name in ("stage", "total", "done", "syntax_invalid", "duplicates", "blank", "layout"):
+        assert getattr(there, name) == getattr(here, name), name
+    stored = await item_values(store, there.id)
+    assert stored == await item_values(store, here.id)
+    assert len(stored) == 9_600
+    assert stored[0][2] == ["Zoë 0", "ok0@example.com", 'said "hi", then\nleft 0']
+    async with store.read() as session:
+        chunks = select(func.count()).select_from(Chunk).group_by(Chunk.job_id)
+        assert list((await session.execute(chunks)).scalars()) == [12, 12]  # 8,400 / 700
+    assert reader_children() == []
+
+
+async def test_a_large_list_is_read_in_a_child_process_by_default(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[Path] = []
+
+    def watched(path: Path, *args: Any, **kwargs: Any) -> AsyncGenerator[ItemBatch, None]:
+        started.append(path)
+        return batches_in_child(path, *args, **kwargs)
+
+    monkeypatch.setattr(service, "batches_in_child", watched)
+    small = write_csv(tmp_path / "small.csv", sample_rows(10))
+    large = write_csv(tmp_path / "large.csv", sample_rows(10_000))
+    monkeypatch.setattr(service, "CHILD_READER_MIN_BYTES", large.stat().st_size)
+    for path in (small, large):
+        job = await create_job(store, path, path.name, source=JobSource.API)
+        assert job.total == (10 if path == small else 10_000)
+    assert started == [large]
+
+
+async def test_a_child_refusing_the_list_halfway_leaves_nothing_behind(
+    store: Store, tmp_path: Path
+) -> None:
+    rows = sample_rows(12_000)
+    rows[0][2] = "quoted, so the rows cannot be counted up front"
+    path = write_csv(tmp_path / "long.csv", rows)
+    with pytest.raises(IntakeError, match="more than 11,000 rows"):
+        await create_job(
+            store,
+            path,
+            "long.csv",
+            source=JobSource.API,
+            limits=IntakeLimits(max_rows=11_000),
+            read_in_child=True,
+        )
+    assert await stored_nothing(store)
+    assert reader_children() == []
+
+
+class GatedStore(Store):
+    """A store whose writes, after the first, wait until ``gate`` is set."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()  # a write waits at the gate
+        self.writes = 0
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        self.writes += 1
+        if self.writes > 1:
+            self.waiting.set()
+            await self.gate.wait()
+        async with super().write() as session:
+            yield session
+
+
+async def until_closed(path: Path) -> None:
+    """Until this process no longer has ``path`` open."""
+    while True:
+        if all(f.path != str(path) for f in psutil.Process().open_files()):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def drain(batches: AsyncGenerator[ItemBatch, None]) -> int:
+    return sum([len(batch) async for batch in batches])
+
+
+@pytest.mark.parametrize("read_in_child", [True, False])
+async def test_a_cancelled_intake_stops_reading_and_leaves_nothing_behind(
+    database_url: str, tmp_path: Path, read_in_child: bool
+) -> None:
+    path = write_csv(tmp_path / "big.csv", sample_rows(60_000))
+    async with GatedStore(database_url) as store:
+        intake = asyncio.create_task(
+            create_job(store, path, "big.csv", source=JobSource.API, read_in_child=read_in_child)
+        )
+        async with asyncio.timeout(20):
+            await store.waiting.wait()  # the job is open and its first batch read
+        readers = reader_children()
+        assert len(readers) == (1 if read_in_child else 0)
+        intake.cancel()
+        store.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await intake
+        assert reader_children() == []
+        for reader in readers:
+            assert not reader.is_running()  # gone, and reaped
+        assert await stored_nothing(store)
+        async with asyncio.timeout(20):  # a reading thread finishes its batch, then closes
+            await until_closed(path)
+
+
+async def test_a_child_that_fails_or_is_killed_is_reported(tmp_path: Path) -> None:
+    def read(path: Path) -> AsyncGenerator[ItemBatch, None]:
+        layout = ListLayout("csv", "utf-8", ",", None, 1)
+        return batches_in_child(
+            path,
+            layout,
+            IntakeLimits(),
+            job_id=1,
+            chunk_size=10,
+            stats=IntakeStats(),
+            counts=ItemCounts(),
+        )
+
+    with pytest.raises(ListReaderError, match="FileNotFoundError"):
+        await drain(read(tmp_path / "gone.csv"))
+
+    path = write_csv(tmp_path / "big.csv", sample_rows(60_000), header=None)
+    async with aclosing(read(path)) as batches:
+        assert len(await anext(batches)) == 5_000
+        (reader,) = reader_children()
+        reader.kill()
+        with pytest.raises(ListReaderError, match=r"stopped early \(exit status -9\)"):
+            await drain(batches)
+    assert reader_children() == []
+
+
+PARENT_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from mailsift.jobs.intake import IntakeLimits, IntakeStats, ListLayout
+from mailsift.jobs.items import ItemCounts
+from mailsift.jobs.listreader import batches_in_child
+
+async def main():
+    layout = ListLayout("csv", "utf-8", ",", None, 1)
+    batches = batches_in_child(
+        Path(sys.argv[1]), layout, IntakeLimits(), job_id=1, chunk_size=10,
+        stats=IntakeStats(), counts=ItemCounts(),
+    )
+    await anext(batches)
+    print("reading", flush=True)
+    await asyncio.sleep(60)  # reads no further: the child fills the pipe, then waits
+
+asyncio.run(main())
+"""
+
+
+def test_the_child_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "big.csv", sample_rows(60_000), header=None)
+    command = [sys.executable, "-c", PARENT_SCRIPT, str(path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as parent:
+        try:
+            assert parent.stdout is not None
+            assert parent.stdout.readline() == "reading\n"
+            (reader,) = psutil.Process(parent.pid).children()
+            assert READER_MODULE in reader.cmdline()
+        finally:
+            parent.kill()
+    deadline = time.monotonic() + 20
+    while reader.is_running() and reader.status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the list reader outlived its parent"
+        time.sleep(0.01)
 
 
 # --- running chunks ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import gc
+import json
 import struct
 import zipfile
 import zlib
@@ -16,6 +17,7 @@ import psutil
 import pytest
 import xlsxwriter
 
+from mailsift.jobs.formats import text as text_format
 from mailsift.jobs.intake import (
     IntakeError,
     IntakeLimits,
@@ -24,6 +26,13 @@ from mailsift.jobs.intake import (
     ListLayout,
     read_list,
     sniff_layout,
+)
+from mailsift.jobs.items import (
+    FINAL_COLUMNS,
+    PENDING_COLUMNS,
+    ItemCounts,
+    cells_json,
+    item_batches,
 )
 from mailsift.verify.address import ParsedAddress, SyntaxProblem
 
@@ -658,3 +667,113 @@ def test_reading_alone_refuses_undecodable_bytes(tmp_path: Path) -> None:
     path = write_bytes(tmp_path / "l.txt", b"a@x.com\n\xff\xfe@x.com\n")
     layout = ListLayout("txt", "utf-8", "", None, 0)
     assert "bytes that are not valid UTF-8 text" in refused_while_reading(path, layout)
+
+
+# --- lines cut from blocks ----------------------------------------------------------------------
+
+LINE_ENDS = (
+    "email,note\r\n"
+    "a@x.com,crlf\r\n"
+    "b@x.com,cr\r"
+    "c@x.com,lf\n"
+    "\r\n"
+    "\n"
+    '"d@x.com","quoted\r\nacross lines"\r\n'
+    "é@x.com,non-ascii ünïcödé\r"
+    "\r"
+    "e@x.com,no line end at the end"
+)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 13, 1 << 18])
+def test_lines_are_the_files_lines_wherever_the_blocks_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(text_format, "_LINE_BLOCK", block)
+    path = write_text(tmp_path / "l.csv", LINE_ENDS)
+    with path.open(encoding="utf-8", newline="") as fh:
+        expected = fh.readlines()  # what the file object itself calls lines
+    with text_format.open_text(path, "utf-8") as fh:
+        lines = list(text_format.iter_lines(fh, "utf-8", IntakeLimits()))
+    assert lines == expected
+    assert len(lines) == 11
+
+
+@pytest.mark.parametrize("block", [7, 1 << 18])
+def test_an_overlong_line_spread_over_blocks_is_refused_with_its_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(text_format, "_LINE_BLOCK", block)
+    text = "email\r\n" + "a@x.com\r\n" * 50 + "b" * 1025 + "\r\nc@x.com\r\n"
+    path = write_text(tmp_path / "l.csv", text)
+    layout = ListLayout("csv", "utf-8", ",", ("email",), 0)
+    message = refused_while_reading(path, layout, IntakeLimits(max_line_bytes=1024))
+    assert "Line 52 is longer than 1 KB" in message
+
+
+def test_a_line_just_within_the_limit_spread_over_blocks_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(text_format, "_LINE_BLOCK", 100)
+    long_note = "é" * 511  # 1022 bytes: the line "b@x.com,…" is 1030 bytes long
+    path = write_text(tmp_path / "l.csv", f"a@x.com,{long_note[:-4]}\r\nb@x.com,{long_note}\r\n")
+    layout = ListLayout("csv", "utf-8", ",", None, 0)
+    rows = list(read_list(path, layout, IntakeStats(), limits=IntakeLimits(max_line_bytes=1032)))
+    assert [row.cells[1] for row in rows] == [long_note[:-4], long_note]
+
+
+# --- rows for the store -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ("a", "b@x.com", "Köln"),
+        ('say "hi"', "x"),
+        ("back\\slash",),
+        ("tab\there", "new\nline", "cr\r", "nul\x00", "bell\x07"),
+        ("\u2028", "\u00a0", "\x7f", "😀"),
+        ("",),
+        ("", ""),
+        (),
+    ],
+)
+def test_cells_become_the_json_array_the_json_module_writes(cells: tuple[str, ...]) -> None:
+    encoded = cells_json(cells)
+    assert encoded == json.dumps(list(cells), ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(encoded) == list(cells)
+
+
+def test_item_batches_number_rows_deal_chunks_and_count(tmp_path: Path) -> None:
+    text = "email,n\n" + "".join(
+        f"{'bad' if i % 4 == 3 else 'ok'}{i}{'' if i % 4 == 3 else '@x.com'},{i}\n"
+        for i in range(10)
+    )
+    _, rows, _ = take(write_text(tmp_path / "l.csv", text))
+    counts = ItemCounts()
+    batches = list(item_batches(rows, 7, 2, counts, size=4))
+
+    assert [len(batch) for batch in batches] == [4, 4, 2]
+    pending = [row for batch in batches for row in batch.pending]
+    final = [row for batch in batches for row in batch.final]
+    assert [dict(zip(PENDING_COLUMNS, row, strict=True)) for row in pending[:2]] == [
+        {
+            "job_id": 7, "seq": 0, "row_no": 1, "cells": '["ok0@x.com","0"]',
+            "email": "ok0@x.com", "normalized": "ok0@x.com", "domain": "x.com", "chunk": 0,
+            "free": False, "disposable": False, "role": False, "did_you_mean": "",
+        },
+        {
+            "job_id": 7, "seq": 1, "row_no": 2, "cells": '["ok1@x.com","1"]',
+            "email": "ok1@x.com", "normalized": "ok1@x.com", "domain": "x.com", "chunk": 0,
+            "free": False, "disposable": False, "role": False, "did_you_mean": "",
+        },
+    ]  # fmt: skip
+    assert [(row[1], row[7]) for row in pending] == [
+        (0, 0), (1, 0), (2, 1), (4, 1), (5, 2), (6, 2), (8, 3), (9, 3),
+    ]  # fmt: skip
+    assert [row[:3] + row[4:7] for row in final] == [
+        (7, 3, 4, "bad3", "invalid", "invalid_email"),
+        (7, 7, 8, "bad7", "invalid", "invalid_email"),
+    ]
+    assert all(len(row) == len(FINAL_COLUMNS) and row[8] for row in final)
+    assert (counts.rows, counts.pending, counts.columns, counts.chunks(2)) == (10, 8, 2, 4)

@@ -5,16 +5,18 @@ Two steps, both streaming (a file is never held whole in memory):
 - ``sniff_layout`` checks the file (size, binary content, encoding, line lengths) and samples its
   first rows to find the format, the delimiter, the header row and the email column.
 - ``read_list`` yields one ``IntakeRow`` per first occurrence of each address, syntax-invalid rows
-  included, and counts everything it skips in an ``IntakeStats``.
+  included, and counts everything it skips in an ``IntakeStats``; ``read_rows`` yields the same
+  rows as plain tuples.
 
 Every problem with the file itself is an ``IntakeError`` whose message is meant for its sender.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mailsift.jobs.formats.base import DEFAULT_LIMITS, IntakeError, IntakeLimits, describe_size
 from mailsift.jobs.formats.columns import (
@@ -34,7 +36,9 @@ __all__ = [
     "IntakeRow",
     "IntakeStats",
     "ListLayout",
+    "RawRow",
     "read_list",
+    "read_rows",
     "sniff_layout",
 ]
 
@@ -47,6 +51,7 @@ _KEY_MASK = (1 << 64) - 1
 def _dedupe_key(text: str) -> int:
     """128 bits from two independent string hashes: compact, and never confused in practice."""
     return ((hash(text) & _KEY_MASK) << 64) | (hash(text + "\0") & _KEY_MASK)
+
 
 EMPTY = "The file is empty."
 NO_EMAIL_COLUMN = (
@@ -66,13 +71,19 @@ class ListLayout:
     email_column: int  # 0-based
 
 
-@dataclass(frozen=True, slots=True)
-class IntakeRow:
-    """One data row worth verifying: the first with its address, or one whose address is bad."""
+class IntakeRow(NamedTuple):
+    """One data row worth verifying: the first with its address, or one whose address is bad.
+
+    A named tuple: one is made per row, several times faster than a frozen dataclass.
+    """
 
     row_no: int  # 1-based data row number in the file (header not counted, blank rows counted)
     cells: tuple[str, ...]  # every original cell, in order
     parsed: ParsedAddress | SyntaxProblem
+
+
+RawRow = tuple[int, Sequence[str], ParsedAddress | SyntaxProblem]
+"""An ``IntakeRow`` as ``read_rows`` yields it: (row_no, cells, parsed)."""
 
 
 @dataclass
@@ -218,6 +229,14 @@ def read_list(
     skips (and counts in ``stats``) later duplicates and rows whose email cell is blank. Raises
     IntakeError for a problem in the file, before the first row when it can be seen up front.
     """
+    for row_no, cells, parsed in read_rows(path, layout, stats, limits=limits):
+        yield IntakeRow(row_no, tuple(cells), parsed)
+
+
+def read_rows(
+    path: Path, layout: ListLayout, stats: IntakeStats, *, limits: IntakeLimits = DEFAULT_LIMITS
+) -> Iterator[RawRow]:
+    """The rows of ``read_list`` as plain tuples, for bulk readers: each costs less to make."""
     _check_size(path, limits)
     if layout.format == "xlsx":
         records = _xlsx_records(path, layout, limits)
@@ -252,7 +271,7 @@ def _after_header(records: Iterator[list[str]], layout: ListLayout) -> Iterator[
 
 def _intake_rows(
     records: Iterator[list[str]], column: int, stats: IntakeStats, limits: IntakeLimits
-) -> Iterator[IntakeRow]:
+) -> Iterator[RawRow]:
     """Dedupe and syntax-check the data records; this loop runs once per row, so it is lean.
 
     Seen addresses are kept as 128-bit hash keys, not strings: both the trimmed text (so that an
@@ -281,8 +300,8 @@ def _intake_rows(
             continue
         parsed = parse_address(text)
         if isinstance(parsed, ParsedAddress):
-            normalized_key = _dedupe_key(parsed.normalized)
-            if normalized_key != key:
+            if parsed.normalized != text:
+                normalized_key = _dedupe_key(parsed.normalized)
                 if normalized_key in seen:
                     stats.duplicates += 1
                     continue
@@ -291,4 +310,4 @@ def _intake_rows(
         else:
             stats.syntax_invalid += 1
         seen.add(key)
-        yield IntakeRow(row_no, tuple(cells), parsed)
+        yield row_no, cells, parsed

@@ -2,33 +2,36 @@
 
 ``create_job`` streams the list into ``job_items`` while the job is ``Receiving`` (invisible
 to everyone), then, in one short transaction, reserves credits, flips it to ``In Queue`` and
-queues its chunks. Whatever goes wrong before that leaves nothing behind.
+queues its chunks. Whatever goes wrong before that leaves nothing behind. A large list is read
+by a child process (``jobs.listreader``), so that reading it and storing it use two cores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-from itertools import islice
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from contextlib import aclosing
+from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailsift.jobs.intake import (
-    IntakeLimits,
-    IntakeRow,
-    IntakeStats,
-    ListLayout,
-    read_list,
-    sniff_layout,
+from mailsift.jobs.intake import IntakeLimits, IntakeStats, ListLayout, read_rows, sniff_layout
+from mailsift.jobs.items import (
+    FINAL_COLUMNS,
+    PENDING_COLUMNS,
+    ItemBatch,
+    ItemCounts,
+    item_batches,
 )
-from mailsift.store.bulk import BulkInsert, Prepared
+from mailsift.jobs.listreader import batches_in_child
+from mailsift.store.bulk import BulkInsert
 from mailsift.store.chunks import queue_chunks
 from mailsift.store.engine import Store
 from mailsift.store.models import (
@@ -41,11 +44,9 @@ from mailsift.store.models import (
     JobStage,
     utcnow,
 )
-from mailsift.verify.address import ParsedAddress
-from mailsift.verify.model import Reason, Result
 
 DEFAULT_CHUNK_SIZE = 500
-INSERT_BATCH = 5_000
+CHILD_READER_MIN_BYTES = 2 * 1024 * 1024
 ORPHAN_GRACE = timedelta(hours=1)
 
 Reserve = Callable[[AsyncSession, Job, int], Awaitable[None]]
@@ -67,9 +68,12 @@ async def create_job(
     reserve: Reserve | None = None,
     callback_url: str | None = None,
     limits: IntakeLimits | None = None,
+    read_in_child: bool | None = None,
 ) -> Job:
     """Take in the list at ``path`` (``filename`` as uploaded) and queue it for verification.
 
+    ``read_in_child``: read the list in a child process while this one stores it; by default
+    for files of ``CHILD_READER_MIN_BYTES`` or more, where that pays for starting the child.
     Raises ``IntakeError`` for a list that cannot be read, or whatever ``reserve`` raises;
     either way nothing of the job stays in the store.
     """
@@ -78,12 +82,23 @@ async def create_job(
     fingerprint = await asyncio.to_thread(file_fingerprint, path)
     limits = limits or IntakeLimits()
     layout = await asyncio.to_thread(sniff_layout, path, filename=filename, limits=limits)
+    if read_in_child is None:
+        read_in_child = await asyncio.to_thread(os.path.getsize, path) >= CHILD_READER_MIN_BYTES
+    read = batches_in_child if read_in_child else _batches_in_thread
     job_id = await _open_job(store, filename, fingerprint, layout, source, account, callback_url)
     try:
-        stats = IntakeStats()
-        rows = read_list(path, layout, stats, limits=limits)
-        counts = await _store_rows(store, job_id, rows, chunk_size)
-        return await _queue_job(store, job_id, stats, counts, reserve)
+        stats, counts = IntakeStats(), ItemCounts()
+        batches = read(
+            path,
+            layout,
+            limits,
+            job_id=job_id,
+            chunk_size=chunk_size,
+            stats=stats,
+            counts=counts,
+        )
+        await _store_batches(store, batches)
+        return await _queue_job(store, job_id, stats, counts, chunk_size, reserve)
     except BaseException:
         await discard_job(store, job_id)
         raise
@@ -160,15 +175,6 @@ async def discard_orphans(store: Store, *, older_than: timedelta = ORPHAN_GRACE)
     return len(orphans)
 
 
-@dataclass
-class _Counts:
-    rows: int = 0
-    pending: int = 0  # syntactically valid: they go to the workers
-    chunks: int = 0
-    columns: int = 0  # the widest row: result files need a name for every column
-    now: datetime = field(default_factory=utcnow)
-
-
 async def _open_job(
     store: Store,
     filename: str,
@@ -200,91 +206,71 @@ def layout_json(layout: ListLayout) -> dict[str, Any]:
     return data
 
 
-async def _store_rows(
-    store: Store, job_id: int, rows: Iterator[IntakeRow], chunk_size: int
-) -> _Counts:
-    counts = _Counts()
-    dialect = store.engine.dialect
-
-    def next_batch() -> list[Prepared]:  # in a worker thread, one batch at a time
-        pending: list[tuple[Any, ...]] = []
-        final: list[tuple[Any, ...]] = []
-        for row in islice(rows, INSERT_BATCH):
-            _add_item(job_id, row, counts, chunk_size, pending, final)
-        return [
-            _INSERT_PENDING.prepare(dialect, pending),
-            _INSERT_FINAL.prepare(dialect, final),
-        ]
-
-    # Reading the next batch (a thread) overlaps with writing this one.
-    upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+async def _batches_in_thread(
+    path: Path,
+    layout: ListLayout,
+    limits: IntakeLimits,
+    *,
+    job_id: int,
+    chunk_size: int,
+    stats: IntakeStats,
+    counts: ItemCounts,
+) -> AsyncGenerator[ItemBatch, None]:
+    """The batches ``batches_in_child`` yields, read in a worker thread of this process."""
+    rows = read_rows(path, layout, stats, limits=limits)
+    batches = item_batches(rows, job_id, chunk_size, counts)
+    reading: asyncio.Future[ItemBatch | None] | None = None
     try:
         while True:
-            prepared = await upcoming
-            if not any(batch.rows for batch in prepared):
-                break
-            upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
-            async with store.write() as session:
-                for statement, batch in zip(
-                    (_INSERT_PENDING, _INSERT_FINAL), prepared, strict=True
-                ):
-                    await statement.run(session, batch)
+            reading = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            # Shielded: on cancellation the thread reads on, and ``reading`` says when it is done.
+            batch = await asyncio.shield(reading)
+            if batch is None:
+                return
+            yield batch
     finally:
-        upcoming.cancel()
-        await asyncio.gather(upcoming, return_exceptions=True)
-    counts.chunks = -(-counts.pending // chunk_size)
-    return counts
+        if reading is None or reading.done():
+            batches.close()
+        else:  # a generator cannot be closed while it runs: close it when its thread returns
+            reading.add_done_callback(lambda done: _close_after(done, batches))
+
+
+def _close_after(
+    done: asyncio.Future[ItemBatch | None], batches: Generator[ItemBatch, None, None]
+) -> None:
+    if done.cancelled():  # the event loop is closing: the thread may still be reading
+        return
+    done.exception()  # retrieved, not raised: the intake already stopped for another reason
+    batches.close()
+
+
+async def _store_batches(store: Store, batches: AsyncGenerator[ItemBatch, None]) -> None:
+    """Insert every batch, each in its own short transaction."""
+    dialect = store.engine.dialect
+    now = utcnow()
+    async with aclosing(batches):
+        async for batch in batches:
+            pending = _INSERT_PENDING.prepare(dialect, batch.pending)
+            final = _INSERT_FINAL.prepare(dialect, [(*row, now) for row in batch.final])
+            async with store.write() as session:
+                await _INSERT_PENDING.run(session, pending)
+                await _INSERT_FINAL.run(session, final)
 
 
 # Two statements, each with only the columns its rows fill (the rest keep their defaults):
 # fewer values to send per row, and a million-row intake is mostly sending values.
 _ITEMS: Table = JobItem.__table__  # type: ignore[assignment]
-_INSERT_PENDING = BulkInsert(
-    _ITEMS,
-    (
-        "job_id", "seq", "row_no", "cells", "email", "normalized", "domain", "chunk", "free",
-        "disposable", "role", "did_you_mean",
-    ),
-)  # fmt: skip
-_INSERT_FINAL = BulkInsert(
-    _ITEMS,
-    (
-        "job_id", "seq", "row_no", "cells", "email", "result", "reason", "did_you_mean",
-        "smtp_message", "finished_at",
-    ),
-)  # fmt: skip
-
-
-def _add_item(
-    job_id: int,
-    row: IntakeRow,
-    counts: _Counts,
-    chunk_size: int,
-    pending: list[tuple[Any, ...]],
-    final: list[tuple[Any, ...]],
-) -> None:
-    """Number the row and add it to the rows to verify, or to the final ones (bad syntax)."""
-    parsed = row.parsed
-    seq = counts.rows
-    counts.rows += 1
-    if len(row.cells) > counts.columns:
-        counts.columns = len(row.cells)
-    if isinstance(parsed, ParsedAddress):
-        pending.append((
-            job_id, seq, row.row_no, row.cells, parsed.given, parsed.normalized, parsed.domain,
-            counts.pending // chunk_size, parsed.free, parsed.disposable, parsed.role,
-            parsed.did_you_mean,
-        ))  # fmt: skip
-        counts.pending += 1
-    else:
-        final.append((
-            job_id, seq, row.row_no, row.cells, parsed.given, Result.INVALID,
-            Reason.INVALID_EMAIL, parsed.did_you_mean, parsed.message[:500], counts.now,
-        ))  # fmt: skip
+_INSERT_PENDING = BulkInsert(_ITEMS, PENDING_COLUMNS, encoded=("cells",))
+_INSERT_FINAL = BulkInsert(_ITEMS, (*FINAL_COLUMNS, "finished_at"), encoded=("cells",))
 
 
 async def _queue_job(
-    store: Store, job_id: int, stats: IntakeStats, counts: _Counts, reserve: Reserve | None
+    store: Store,
+    job_id: int,
+    stats: IntakeStats,
+    counts: ItemCounts,
+    chunk_size: int,
+    reserve: Reserve | None,
 ) -> Job:
     now = utcnow()
     async with store.write() as session:
@@ -299,7 +285,7 @@ async def _queue_job(
             await reserve(session, job, counts.pending)
         if counts.pending:
             job.stage = JobStage.IN_QUEUE
-            await queue_chunks(session, job_id, range(counts.chunks))
+            await queue_chunks(session, job_id, range(counts.chunks(chunk_size)))
         else:  # nothing to probe: every row was final at intake
             job.stage = JobStage.COMPLETED
             job.started_at = job.finished_at = now

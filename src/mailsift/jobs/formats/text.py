@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import AnyStr, TextIO
 
 from mailsift.jobs.formats.base import IntakeError, IntakeLimits, describe_size
 
 _CHUNK = 1 << 20
+_LINE_BLOCK = 1 << 18  # characters
 
 # Order matters: the UTF-32 LE mark begins with the UTF-16 LE one.
 _BOMS = (
@@ -31,6 +34,7 @@ _BOMS = (
 # Most bytes one decoded character can take in the file, per encoding.
 _WIDEST_CHAR = {"utf-8": 4, "utf-8-sig": 4, "utf-16": 4, "utf-32": 4}
 _DISPLAY_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}
+_MEASURE_CODECS = {"utf-8-sig": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}
 # Bytes per element of a decoded str for the encodings whose lines are measured after decoding.
 _TEXT_UNIT = {"utf-16": 2, "utf-32": 4}
 
@@ -176,30 +180,64 @@ def line_too_long(line_no: int, limit: int) -> IntakeError:
 
 
 def iter_lines(fh: TextIO, encoding: str, limits: IntakeLimits) -> Iterator[str]:
-    """The physical lines of ``fh`` (line ends kept), refusing an overlong or undecodable one."""
-    limit = limits.max_line_bytes
-    widest = _WIDEST_CHAR.get(encoding, 1)
-    measure = {"utf-8-sig": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}.get(
-        encoding, encoding
-    )
-    readline = fh.readline
-    line_no = 0
-    while True:
-        try:
-            line = readline(limit + 2)  # a line of the limit plus its CRLF fits
-        except UnicodeDecodeError:  # decoded ahead in blocks: the line number would be a guess
-            raise IntakeError(
-                f"The file has bytes that are not valid {display_name(encoding)} text: "
-                "save it as UTF-8."
-            ) from None
-        if not line:
-            return
-        line_no += 1
-        if len(line) * widest > limit:
-            content = line.rstrip("\r\n")
-            if len(content) > limit or len(content.encode(measure)) > limit:
-                raise line_too_long(line_no, limit)
-        yield line
+    """The physical lines of ``fh`` (line ends kept), refusing an overlong or undecodable one.
+
+    Lines are cut from blocks of text, so that a caller iterating them (the csv module) runs at
+    C speed; no more than a block and one line is ever held.
+    """
+    check = _LineCheck(encoding, limits.max_line_bytes)
+    return chain.from_iterable(_line_blocks(fh, encoding, check))
+
+
+def _line_blocks(fh: TextIO, encoding: str, check: _LineCheck) -> Iterator[list[str]]:
+    rest = ""  # the unfinished line at the end of the previous block
+    while block := _read_text(fh, encoding):
+        text = rest + block
+        # Cut after the last line end; a CR at the very end may be half of a CRLF.
+        end = len(text) - 1 if text.endswith("\r") else len(text)
+        cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+        lines = io.StringIO(text[:cut], newline="").readlines() if cut else []
+        check.lines(lines)
+        rest = text[cut:]
+        check.unfinished(rest)
+        yield lines
+    if rest:
+        yield [rest]
+
+
+def _read_text(fh: TextIO, encoding: str) -> str:
+    try:
+        return fh.read(_LINE_BLOCK)
+    except UnicodeDecodeError:  # decoded ahead in blocks: the line number would be a guess
+        raise IntakeError(
+            f"The file has bytes that are not valid {display_name(encoding)} text: "
+            "save it as UTF-8."
+        ) from None
+
+
+class _LineCheck:
+    """Refuses a line longer than the limit in bytes, counting lines as they go by."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.widest = _WIDEST_CHAR.get(encoding, 1)  # the most bytes a character can take
+        self.measure = _MEASURE_CODECS.get(encoding, encoding)
+        self.seen = 0
+
+    def lines(self, lines: list[str]) -> None:
+        if lines and max(map(len, lines)) * self.widest > self.limit:
+            for n, line in enumerate(lines, self.seen + 1):
+                self._check(line, n)
+        self.seen += len(lines)
+
+    def unfinished(self, line: str) -> None:
+        if len(line) * self.widest > self.limit:
+            self._check(line, self.seen + 1)
+
+    def _check(self, line: str, line_no: int) -> None:
+        content = line.rstrip("\r\n")
+        if len(content) > self.limit or len(content.encode(self.measure)) > self.limit:
+            raise line_too_long(line_no, self.limit)
 
 
 def open_text(path: Path, encoding: str) -> TextIO:
