@@ -137,10 +137,11 @@ def test_links_are_not_derivable_from_the_job_id(server: Harness) -> None:
     query = parse_qs(parts.query)
     expires, signature = query["expires"][0], query["signature"][0]
     base = f"{server.url}{parts.path}"
+    other_last = "B" if signature[-1] == "A" else "A"  # a different signature, always
     tampered = [
         f"{base}",
         f"{base}?expires={expires}",
-        f"{base}?expires={expires}&signature={signature[:-1]}A",
+        f"{base}?expires={expires}&signature={signature[:-1]}{other_last}",
         f"{base}?expires={int(expires) + 1}&signature={signature}",
         f"{base.replace('valid.csv', 'invalid.csv')}?expires={expires}&signature={signature}",
         f"{server.url}/download/{job_id}x/valid.csv?expires={expires}&signature={signature}",
