@@ -43,7 +43,7 @@ CROWD_HOST = "mx.crowd.test"
 CROWD_CAP = 2
 CROWD_USERS = [f"c{n:04d}" for n in range(1400)]
 SLOW_DOMAINS = [f"slow{n:02d}.test" for n in range(20)]
-SLOW_USERS = [f"s{n:02d}" for n in range(25)]
+SLOW_USERS = [f"s{n:02d}" for n in range(40)]
 
 # ``mailsift``'s own commands, registered the way the ``mailsift`` script registers them.
 LAUNCHER = (
@@ -178,10 +178,9 @@ class Cluster:
             assert time.monotonic() < deadline, f"the API did not come up:\n{process.output()}"
             time.sleep(0.05)
 
-    def start_worker(self, name: str) -> Process:
-        process = self._spawn(name, "worker")
-        process.wait_for("ready")
-        return process
+    def spawn_worker(self, name: str, *args: str) -> Process:
+        """``mailsift worker`` (say ``wait_for("ready")`` on it before counting on it)."""
+        return self._spawn(name, "worker", *args)
 
     def account(self, name: str, api_credits: int) -> str:
         async def create() -> str:

@@ -91,11 +91,12 @@ async def test_a_job_submitted_without_workers_is_run_by_a_worker_elsewhere(
 ) -> None:
     api = await started(dispatchers, pg_store, None, "api-node:1")
     verifier = FakeVerifier()
-    await started(dispatchers, pg_store, JobRunner(pg_store, verifier), "worker-node:2")
+    worker = await started(dispatchers, pg_store, JobRunner(pg_store, verifier), "worker-node:2")
     job_id = await a_job(pg_store, tmp_path)
 
     await api.submit(job_id)
     job = await wait_until_completed(pg_store, job_id)
+    await worker.stop()  # the last task is marked succeeded just after the job completes
 
     assert job.done == 50
     assert sorted(verifier.asked) == sorted(row[1] for row in sample_rows(50))
@@ -146,8 +147,9 @@ async def test_the_tasks_of_a_stalled_worker_run_again(
     assert await start(pg_store, job_id, 0, holder="dead-node:3") is not None
 
     verifier = FakeVerifier()
-    await started(dispatchers, pg_store, JobRunner(pg_store, verifier), "worker-node:2")
+    worker = await started(dispatchers, pg_store, JobRunner(pg_store, verifier), "worker-node:2")
     job = await wait_until_completed(pg_store, job_id)
+    await worker.stop()
 
     assert job.done == 10
     assert await chunk_rows(pg_store, job_id) == [(0, "done", 2, "worker-node:2")]
@@ -206,6 +208,7 @@ async def test_greylisted_addresses_are_asked_again_by_a_scheduled_task(
     worker = await started(dispatchers, pg_store, runner, "w:1")
     await worker.submit(job.id)
     await wait_until_completed(pg_store, job.id)
+    await worker.stop()
 
     async with pg_store.read() as session:
         items = (await session.execute(select(JobItem).where(JobItem.job_id == job.id))).scalars()

@@ -18,8 +18,9 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.api.config import ApiSettings
-from mailsift.cli.common import fail, load_settings, stderr
+from mailsift.cli.common import fail, load, load_settings, stderr
 from mailsift.cli.serve import load_api_settings
+from mailsift.dispatch.config import QueueSettings
 from mailsift.dispatch.host_slots import process_name
 from mailsift.settings import Settings
 from mailsift.store import database_url, upgrade
@@ -44,6 +45,7 @@ def worker(
     """Verify chunks from the cluster's queue until SIGTERM or SIGINT."""
     settings = load_settings()
     config = load_api_settings()
+    load(QueueSettings)  # a bad queue setting is reported here, in one line
     url = database_url(settings.database_url, settings.data_dir)
     if is_sqlite(url):
         fail(NEEDS_POSTGRES)
@@ -87,3 +89,4 @@ def _configure_logging() -> None:
     )
     # procrastinate logs every task start and end at INFO: far too much for a list.
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -34,7 +34,7 @@ class Backend:
         self.limiter: ClusterHostLimiter | None = None
         if self.clustered and self.options is not None:
             self.limiter = ClusterHostLimiter(
-                store,
+                store.url,
                 per_host=settings.max_connections_per_host,
                 ttl=self.options.host_slot_ttl,
             )

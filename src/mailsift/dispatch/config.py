@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,13 +26,13 @@ class QueueSettings(BaseSettings):
     # worker that dies keeps its connections' slots this long at most.
     host_slot_ttl: float = Field(default=30.0, gt=0)
 
-    @model_validator(mode="after")
-    def _heartbeat_before_stall(self) -> QueueSettings:
-        if self.worker_stalled_after <= 2 * self.worker_heartbeat:
-            raise ValueError(
-                "MAILSIFT_WORKER_STALLED_AFTER must be more than twice MAILSIFT_WORKER_HEARTBEAT"
-            )
-        return self
+    @field_validator("worker_stalled_after")
+    @classmethod
+    def _longer_than_heartbeats(cls, value: float, info: ValidationInfo) -> float:
+        heartbeat = info.data.get("worker_heartbeat")
+        if heartbeat is not None and value <= 2 * heartbeat:
+            raise ValueError("must be more than twice MAILSIFT_WORKER_HEARTBEAT")
+        return value
 
     @property
     def sweep_interval(self) -> float:

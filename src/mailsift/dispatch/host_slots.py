@@ -4,14 +4,19 @@ Each of the ``per_host`` connections a mail server may have at once is a row of
 ``host_slots`` (``host``, ``slot``), leased by one process until ``expires_at``. A process
 takes a free row with ``FOR UPDATE SKIP LOCKED`` (two processes never take the same row, and
 neither waits on the other), renews every lease it holds in one statement every third of the
-lease time, and frees a row when its session ends. A process that dies holds its rows until
-their leases run out.
+lease time, and frees a row when it no longer needs it. A process that dies holds its rows
+until their leases run out.
 
-No database connection is held for the length of an SMTP session: taking and freeing a slot
-are one short statement each. A slot freed while other sessions of the same process wait for
-that server goes straight to one of them, without a round trip. Processes waiting for a server
-another one uses learn that a slot was freed from a ``NOTIFY`` (one listening connection per
-process), and look again every ``poll`` seconds in case they missed it.
+No database connection is held for the length of an SMTP session, and the database stays off
+the sessions' path where it can:
+
+- a slot a session gives back goes straight to another session of the same process waiting
+  for that server, or lingers a moment for the next one (a chunk's sessions to a server follow
+  each other); only then is it freed, in the background;
+- processes talk over ``LISTEN``/``NOTIFY`` (one listening connection each). A process that
+  finds a server's slots all taken says it wants one; while somebody does, a holder keeps a
+  slot at most ``_MAX_HOLD_SECONDS`` (then the others get their turn) and says when it freed
+  one. Waiters also look again every ``poll`` seconds, in case a word was missed.
 """
 
 from __future__ import annotations
@@ -29,13 +34,21 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import TextClause, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from mailsift.store.engine import Store
-from mailsift.store.url import libpq_url
+from mailsift.store.url import async_url, is_sqlite, libpq_url
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "mailsift_host_slots"
+WANT, FREED = "want", "free"  # what a notification says, then who says it, then the server
+_LINGER_SECONDS = 0.25  # a slot given back waits this long for another session of ours
+# While another process wants the server: how long one process keeps a slot. Every change of
+# hands costs the lane a round trip or two, so not too short.
+_MAX_HOLD_SECONDS = 2.0
+_POOL_SIZE = 10
 _RECONNECT_SECONDS = 2.0
 
 _TAKE = text("""
@@ -60,8 +73,9 @@ _FREE = text("""
         WHERE host = :host AND slot = :slot AND holder = :holder
         RETURNING host
     )
-    SELECT pg_notify(:channel, host) FROM freed
+    SELECT pg_notify(:channel, :word) FROM freed WHERE :tell
 """)
+_SAY = text("SELECT pg_notify(:channel, :word)")
 _RENEW = text("""
     UPDATE host_slots AS s SET expires_at = now() + make_interval(secs => :ttl)
     FROM unnest(CAST(:hosts AS text[]), CAST(:slots AS integer[])) AS held(host, slot)
@@ -69,6 +83,13 @@ _RENEW = text("""
     RETURNING s.host, s.slot
 """)
 _FORGET = text("DELETE FROM host_slots WHERE expires_at < now() - make_interval(secs => :idle)")
+
+
+async def forget_idle_slots(store: Store, *, idle_seconds: float = 3600.0) -> None:
+    """Delete the rows of servers nobody has used for ``idle_seconds`` (lists name millions
+    of servers; a row comes back on the next contact)."""
+    async with store.write() as session:
+        await session.execute(_FORGET, {"idle": idle_seconds})
 
 
 def process_name() -> str:
@@ -81,8 +102,11 @@ class _Host:
     """One mail server, as far as this process is concerned."""
 
     leases: int = 0  # rows this process holds for it (in use or spare)
-    spare: list[int] = field(default_factory=list)  # held, idle, kept for a waiting session
+    spare: list[int] = field(default_factory=list)  # held and idle
+    taken_at: dict[int, float] = field(default_factory=dict)  # loop time each row was taken
     waiting: int = 0
+    wanted_until: float = 0.0  # another process wants a slot of it (loop time)
+    said_want_at: float = -1e9  # when we last said we want one
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -99,7 +123,7 @@ class ClusterHostLimiter:
 
     def __init__(
         self,
-        store: Store,
+        url: str,
         *,
         per_host: int,
         ttl: float = 30.0,
@@ -108,9 +132,20 @@ class ClusterHostLimiter:
     ) -> None:
         if per_host < 1:
             raise ValueError("per_host must be at least 1")
-        if store.is_sqlite:
+        if is_sqlite(async_url(url)):
             raise ValueError("cluster-wide host slots need PostgreSQL")
-        self._store = store
+        self._url = url
+        # Autocommit: each statement is one round trip, no BEGIN or COMMIT around it. Leases
+        # live seconds and run out by themselves: no need to wait for them to reach the disk.
+        # A fixed pool: under load, opening and closing extra connections costs more than
+        # waiting for one.
+        self._engine = create_async_engine(
+            async_url(url),
+            isolation_level="AUTOCOMMIT",
+            pool_size=_POOL_SIZE,
+            max_overflow=0,
+            connect_args={"options": "-c synchronous_commit=off"},
+        )
         self._per_host = per_host
         self._ttl = ttl
         self._poll = poll
@@ -118,7 +153,7 @@ class ClusterHostLimiter:
         self._hosts: dict[str, _Host] = {}
         self._held: set[tuple[str, int]] = set()
         self._background: list[asyncio.Task[None]] = []
-        self._releases: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
@@ -126,25 +161,22 @@ class ClusterHostLimiter:
         try:
             yield
         finally:
-            await self._release(host, number)
+            self._release(host, number)
 
     async def aclose(self) -> None:
         """Stop renewing and listening; free every slot still held."""
         tasks, self._background = self._background, []
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *self._releases, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._chores, return_exceptions=True)
         held, self._held = sorted(self._held), set()
-        for host, number in held:
-            with contextlib.suppress(Exception):
-                await self._execute(_FREE, host=host, slot=number)
         self._hosts.clear()
+        for host, number in held:
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self._free(host, number, tell=True)
+        await self._engine.dispose()
 
-    async def forget_idle(self, idle_seconds: float = 3600.0) -> None:
-        """Delete rows of servers nobody has used for ``idle_seconds`` (lists name millions)."""
-        await self._execute(_FORGET, idle=idle_seconds)
-
-    # --- taking and giving back -------------------------------------------------------------
+    # --- taking ------------------------------------------------------------------------------
 
     async def _acquire(self, key: str) -> int:
         self._start_background()
@@ -160,6 +192,7 @@ class ClusterHostLimiter:
                     number = await self._take_counted(key, host)
                     if number is not None:
                         return number
+                    self._say_want(key, host)  # every slot is another process's
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self._poll)
         finally:
@@ -171,11 +204,14 @@ class ClusterHostLimiter:
         number: int | None = None
         try:
             number = await self._take(key)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not take a slot of %s (%s); trying again", key, exc)
         finally:
             if number is None:
                 host.leases -= 1
         if number is not None:
             self._held.add((key, number))
+            host.taken_at[number] = asyncio.get_running_loop().time()
         return number
 
     async def _take(self, key: str) -> int | None:
@@ -189,34 +225,69 @@ class ClusterHostLimiter:
                 return int(found[0][0])
         return None
 
-    async def _release(self, key: str, number: int) -> None:
-        host = self._hosts[key]
-        if host.waiting > len(host.spare):  # a session of ours waits for this server
-            host.spare.append(number)
-            host.notify()
-            return
-        await self._free(key, host, number)
+    def _say_want(self, key: str, host: _Host) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - host.said_want_at >= self._poll:
+            host.said_want_at = now
+            self._chore(self._say(WANT, key))
 
-    async def _free(self, key: str, host: _Host, number: int) -> None:
-        host.leases -= 1
-        self._held.discard((key, number))
-        self._tidy(key, host)
-        try:
-            await self._execute(_FREE, host=key, slot=number)
-        except Exception:
-            log.warning("could not free slot %d of %s; its lease will run out", number, key)
+    # --- giving back -------------------------------------------------------------------------
+
+    def _release(self, key: str, number: int) -> None:
+        """Keep the slot for the next session of ours, or free it (never waits)."""
+        host = self._hosts.get(key)
+        if host is None:
+            return  # closed meanwhile: every slot was freed
+        held_for = asyncio.get_running_loop().time() - host.taken_at.get(number, 0.0)
+        if self._wanted(host) and (held_for >= _MAX_HOLD_SECONDS or not host.waiting):
+            self._free_soon(key, host, number)  # another process's turn
+            self._tidy(key, host)
+            return
+        host.spare.append(number)
+        if host.waiting:
+            host.notify()
+        else:
+            asyncio.get_running_loop().call_later(_LINGER_SECONDS, self._tidy, key, host)
+
+    def _wanted(self, host: _Host) -> bool:
+        return host.wanted_until > asyncio.get_running_loop().time()
 
     def _tidy(self, key: str, host: _Host) -> None:
-        """Free spare slots nobody waits for any more; forget servers not in use."""
+        """Free spare slots nobody waits for; forget servers no longer in use."""
+        if self._hosts.get(key) is not host:
+            return  # forgotten already (or closed)
         while len(host.spare) > host.waiting:
-            number = host.spare.pop()
-            task = asyncio.get_running_loop().create_task(self._free(key, host, number))
-            self._releases.add(task)
-            task.add_done_callback(self._releases.discard)
-        if not host.leases and not host.waiting and self._hosts.get(key) is host:
+            self._free_soon(key, host, host.spare.pop())
+        if not host.leases and not host.waiting:
             del self._hosts[key]
 
-    # --- background: renewing leases, hearing about freed slots -------------------------------
+    def _free_soon(self, key: str, host: _Host, number: int) -> None:
+        host.leases -= 1
+        host.taken_at.pop(number, None)
+        self._held.discard((key, number))
+        self._chore(self._free(key, number, tell=self._wanted(host)))
+
+    async def _free(self, key: str, number: int, *, tell: bool) -> None:
+        word = f"{FREED} {self.holder} {key}"
+        try:
+            await self._execute(_FREE, host=key, slot=number, word=word, tell=tell)
+        except (SQLAlchemyError, OSError):
+            log.warning("could not free slot %d of %s; its lease will run out", number, key)
+        host = self._hosts.get(key)
+        if host is not None and host.waiting:
+            host.notify()  # a session of ours that found the row still held may take it now
+
+    async def _say(self, what: str, key: str) -> None:
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await self._execute(_SAY, word=f"{what} {self.holder} {key}")
+
+    def _chore(self, coro: Any) -> None:
+        """Run ``coro`` in the background; ``aclose`` waits for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    # --- background: renewing leases, hearing the other processes -----------------------------
 
     def _start_background(self) -> None:
         if not self._background:
@@ -231,7 +302,7 @@ class ClusterHostLimiter:
             await asyncio.sleep(self._ttl / 3)
             try:
                 await self._renew()
-            except Exception:
+            except (SQLAlchemyError, OSError):
                 log.exception("could not renew host slot leases")
 
     async def _renew(self) -> None:
@@ -252,22 +323,31 @@ class ClusterHostLimiter:
             )
 
     async def _listen_forever(self) -> None:
-        url = libpq_url(self._store.url)
+        url = libpq_url(self._url)
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     async for note in conn.notifies():
-                        host = self._hosts.get(note.payload)
-                        if host is not None and host.waiting:
-                            host.notify()
+                        self._heard(note.payload)
             except (psycopg.Error, OSError) as exc:
                 log.warning("host slot notifications interrupted (%s); polling meanwhile", exc)
             await asyncio.sleep(_RECONNECT_SECONDS)
 
+    def _heard(self, payload: str) -> None:
+        what, _, rest = payload.partition(" ")
+        who, _, key = rest.partition(" ")
+        host = self._hosts.get(key)
+        if host is None or who == self.holder:
+            return
+        if what == WANT:
+            # Said again every ``poll`` seconds while still wanted.
+            host.wanted_until = asyncio.get_running_loop().time() + 3 * self._poll
+        elif what == FREED and host.waiting:
+            host.notify()
+
     async def _execute(self, statement: TextClause, **params: Any) -> list[Any]:
-        params.setdefault("holder", self.holder)
-        params.setdefault("channel", CHANNEL)
-        async with self._store.engine.begin() as connection:
+        params.update(holder=self.holder, channel=CHANNEL)
+        async with self._engine.connect() as connection:
             result = await connection.execute(statement, params)
             return list(result.all()) if result.returns_rows else []

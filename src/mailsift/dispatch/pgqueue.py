@@ -15,8 +15,8 @@ hold:
   (procrastinate's stalled jobs). The chunk then runs again: results already stored stay,
   the rest is verified.
 - The same sweep queues a task for any open chunk that has none (a process died between
-  storing a job and queueing its chunks), and deletes finished tasks after
-  ``queue_keep_hours``.
+  storing a job and queueing its chunks), deletes finished tasks after ``queue_keep_hours``
+  and forgets the connection slots of mail servers unused for an hour.
 
 procrastinate's tables live in the ``procrastinate`` schema (migration 0002), so its
 connections search that schema only.
@@ -38,7 +38,7 @@ from sqlalchemy import select, text
 
 from mailsift.dispatch.base import ChunkRunner
 from mailsift.dispatch.config import QueueSettings
-from mailsift.dispatch.host_slots import process_name
+from mailsift.dispatch.host_slots import forget_idle_slots, process_name
 from mailsift.jobs.runner import MAX_ATTEMPTS
 from mailsift.store import chunks
 from mailsift.store.engine import Store
@@ -54,6 +54,10 @@ RETRY_PRIORITY = 1  # a greylist retry that is due goes before chunks not starte
 _CONTEXT_KEY = "mailsift"
 _DEFER_BATCH = 1000
 _RESTART_SECONDS = 2.0
+_STOP_MARGIN_SECONDS = 5.0
+# A statement waits this long for a pool connection: beyond it the database is out of reach,
+# and failing lets the worker start over (or stop) instead of hanging.
+_POOL_WAIT_SECONDS = 5.0
 # Task retries: enough for the runner to reach its own last attempt (it then gives up).
 _TASK_RETRY = RetryStrategy(max_attempts=MAX_ATTEMPTS + 2, exponential_wait=2)
 
@@ -82,6 +86,7 @@ def make_app(url: str, *, pool_size: int = 4) -> App:
         conninfo=libpq_url(url),
         min_size=1,
         max_size=pool_size,
+        timeout=_POOL_WAIT_SECONDS,
         kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"},
     )
     app = App(connector=connector)
@@ -150,12 +155,14 @@ class ProcrastinateDispatcher:
         self.app = make_app(store.url, pool_size=max(2, self._concurrency + 2))
         self._tasks: list[asyncio.Task[None]] = []
         self._opened = False
+        self._stopping = False
 
     async def start(self) -> None:
         if self._opened:
             raise RuntimeError("dispatcher already started")
         await self.app.open_async()
         self._opened = True
+        self._stopping = False
         if self._run_chunk is not None:
             work = _ChunkWork(self._store, self._run_chunk, self._defer_chunks, self.holder)
             self._tasks = [
@@ -170,11 +177,22 @@ class ProcrastinateDispatcher:
         await self._defer_chunks([(job_id, n) for n in numbers])
 
     async def stop(self) -> None:
-        """Stop working: chunks still running after the grace time go back to the queue."""
+        """Stop working: chunks still running after the grace time go back to the queue.
+
+        Bounded even when the database is out of reach: the queue then gets those chunks back
+        from the stalled-worker sweep of the other workers.
+        """
+        self._stopping = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            limit = self._options.worker_shutdown_grace + _STOP_MARGIN_SECONDS
+            _, late = await asyncio.wait(tasks, timeout=limit)
+            if late:
+                log.warning("the queue worker did not stop within %.0f s; leaving it", limit)
+                for task in late:
+                    task.cancel()
         if self._opened:
             self._opened = False
             await self.app.close_async()
@@ -214,7 +232,7 @@ class ProcrastinateDispatcher:
     async def _keep_working(self, work: _ChunkWork) -> None:
         """Run procrastinate's worker; start it again if it stops on its own (database gone)."""
         options = self._options
-        while True:
+        while not self._stopping:
             try:
                 await self.app.run_worker_async(
                     queues=[CHUNK_QUEUE],
@@ -228,10 +246,13 @@ class ProcrastinateDispatcher:
                     stalled_worker_timeout=options.worker_stalled_after,
                     shutdown_graceful_timeout=options.worker_shutdown_grace,
                 )
-                log.warning("queue worker stopped; starting it again")
             except Exception:
-                log.exception("queue worker failed; starting it again")
-            await asyncio.sleep(_RESTART_SECONDS)
+                # Stopping, the worker may end with a database error rather than cancelled.
+                if not self._stopping:
+                    log.exception("queue worker failed; starting it again")
+            if not self._stopping:
+                log.warning("queue worker stopped; starting it again")
+                await asyncio.sleep(_RESTART_SECONDS)
 
     # --- sweeping ----------------------------------------------------------------------------
 
@@ -293,7 +314,8 @@ class ProcrastinateDispatcher:
         return len(orphans)
 
     async def prune(self) -> None:
-        """Delete finished tasks older than ``queue_keep_hours``."""
+        """Delete finished tasks older than ``queue_keep_hours``, and connection slots of
+        mail servers nobody has used for an hour."""
         await self.app.job_manager.delete_old_jobs(
             nb_hours=self._options.queue_keep_hours,
             queue=CHUNK_QUEUE,
@@ -301,3 +323,4 @@ class ProcrastinateDispatcher:
             include_cancelled=True,
             include_aborted=True,
         )
+        await forget_idle_slots(self._store)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from types import TracebackType
@@ -21,6 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from mailsift.store.url import async_url, is_sqlite
 
 BUSY_TIMEOUT_MS = 30_000
+_WAL_RETRY_SECONDS = 0.05
 
 
 class Store:
@@ -101,15 +104,27 @@ def configure_sqlite(engine: Engine, *, begin: str = "BEGIN", foreign_keys: bool
         # The driver's own implicit BEGIN is off: SQLAlchemy emits ours (below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
-            "PRAGMA synchronous=NORMAL",
-            f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
-        ):
-            cursor.execute(pragma)
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``journal_mode=WAL``, waiting for the lock it needs: SQLite answers "database is
+    locked" at once, busy timeout or not, while another process writes a database that is
+    not in WAL mode yet (a first migration, say)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_SECONDS)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, func, or_, text, update
+from sqlalchemy import CursorResult, and_, bindparam, case, func, literal, or_, text, update
 from sqlalchemy.engine import Result as DbResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -73,8 +73,9 @@ _PG_SET_RESULTS = text("""
         seq, result, reason, free, disposable, role, accept_all, did_you_mean, mx_host,
         smtp_code, smtp_message, finished_at
     )
-    WHERE item.job_id = :job_id AND item.seq = given.seq AND item.result IS NULL
-""")
+    WHERE item.job_id = :job_id AND item.seq = ANY(CAST(:seq AS integer[]))
+      AND item.seq = given.seq AND item.result IS NULL
+""")  # ``= ANY``: the primary key finds the rows, whatever the planner thinks of unnest()
 
 
 async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str, Any]]) -> bool:
@@ -88,19 +89,38 @@ async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str
         changed = rowcount(await connection.execute(_SET_RESULT, params))
     if changed <= 0:
         return False
-    await connection.execute(update(Job).where(Job.id == job_id).values(done=Job.done + changed))
-    finished = await connection.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.done >= Job.total, Job.stage.in_(ACTIVE_STAGES))
-        .values(stage=JobStage.COMPLETED, finished_at=utcnow())
-    )
-    if not rowcount(finished):
+    if not await _count_done(connection, job_id, changed):
         return False
     # Nothing is left to do: no chunk of it stays queued or running, whoever holds it.
     await connection.execute(
         update(Chunk).where(Chunk.job_id == job_id).values(state=ChunkState.DONE, lease_until=None)
     )
     return True
+
+
+async def _count_done(connection: AsyncConnection, job_id: int, changed: int) -> bool:
+    """Add ``changed`` to the job's progress, completing it when that was the last; True
+    when this call completed it.
+
+    One statement: every chunk of every worker updates this row, so its lock is held no
+    longer than one round trip and the commit.
+    """
+    completes = and_(Job.done + changed >= Job.total, Job.stage.in_(ACTIVE_STAGES))
+    now = literal(utcnow(), Job.finished_at.type)
+    stage, done, total = (
+        await connection.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                done=Job.done + changed,
+                stage=case((completes, literal(str(JobStage.COMPLETED))), else_=Job.stage),
+                finished_at=case((completes, now), else_=Job.finished_at),
+            )
+            .returning(Job.stage, Job.done, Job.total)
+        )
+    ).one()
+    # Completed now, not before: the count crossed the total with this very update.
+    return bool(stage == JobStage.COMPLETED and done - changed < total)
 
 
 async def mark_deferred(

@@ -40,10 +40,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("host", "slot", name=op.f("pk_host_slots")),
     )
     op.create_index(op.f("ix_host_slots_holder"), "host_slots", ["holder"])
-    with op.batch_alter_table("job_items") as batch:
-        batch.add_column(sa.Column("deferred_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("chunks") as batch:
-        batch.add_column(sa.Column("holder", sa.String(96), server_default="", nullable=False))
+    # Plain ALTER TABLE ADD COLUMN, on SQLite too: no table is copied.
+    op.add_column("job_items", sa.Column("deferred_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("chunks", sa.Column("holder", sa.String(96), server_default="", nullable=False))
     if op.get_bind().dialect.name == "postgresql":
         _create_queue_schema()
 
