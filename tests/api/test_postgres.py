@@ -17,8 +17,8 @@ pytestmark = pytest.mark.postgres
 
 
 def test_race_progress_and_results_on_postgres(
+    migrated_postgres_url: str,  # first: the database must outlive the servers
     make_server: ServerFactory,
-    migrated_postgres_url: str,
     tmp_path: Path,
 ) -> None:
     settings = api_test_settings(tmp_path / "pg", database_url=migrated_postgres_url)

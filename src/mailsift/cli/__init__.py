@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailsift.cli import accounts, check, db, serve, verify
+from mailsift.cli import accounts, check, db, serve, verify, worker
 
 app = typer.Typer(
     name="mailsift",
@@ -24,6 +24,7 @@ check.register(app)
 verify.register(app)
 accounts.register(app)
 serve.register(app)
+worker.register(app)
 db.register(app)
 
 
