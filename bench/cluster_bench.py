@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import platform
@@ -34,7 +33,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench.lower_bound import Latency, Politeness, lower_bound
-from bench.run import CONCURRENCY, OUT, PER_HOST, PER_SESSION
+from bench.run import CONCURRENCY, PER_HOST, PER_SESSION, save_record
 from bench.world import DNS_DELAY, REPLY_DELAY, WorldPlan, WorldPorts, WorldProcess, make_plan
 from mailsift.dispatch.pgqueue import ProcrastinateDispatcher
 from mailsift.jobs.service import create_job
@@ -297,10 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         record["runs"].append(run)
         _print(run)
     record["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
-    OUT.mkdir(exist_ok=True)
-    path = OUT / f"cluster-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"\nrecorded in {path}")
+    save_record("cluster", record)
     return 0
 
 

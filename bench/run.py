@@ -370,11 +370,17 @@ def main(argv: list[str] | None = None) -> int:
     for row in record["targets"]:
         verdict = "met" if row["met"] else "MISSED"
         print(f"{verdict:7}{row['target']}: {row['measured']} ({row['bound']})")
+    save_record("run", record)
+    return 0
+
+
+def save_record(kind: str, record: dict[str, Any]) -> Path:
+    """Write a run's figures to ``bench/out/<kind>-<UTC time>.json`` and say where."""
     OUT.mkdir(exist_ok=True)
-    path = OUT / f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path = OUT / f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"\nrecorded in {path}")
-    return 0
+    return path
 
 
 if __name__ == "__main__":
