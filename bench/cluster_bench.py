@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
-import platform
 import secrets
 import signal
 import subprocess
@@ -23,7 +21,6 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench.lower_bound import Latency, Politeness, lower_bound
-from bench.run import CONCURRENCY, PER_HOST, PER_SESSION, save_record
+from bench.run import CONCURRENCY, PER_HOST, PER_SESSION, run_header, save_record
 from bench.world import DNS_DELAY, REPLY_DELAY, WorldPlan, WorldPorts, WorldProcess, make_plan
 from mailsift.dispatch.pgqueue import ProcrastinateDispatcher
 from mailsift.jobs.service import create_job
@@ -276,10 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = make_plan(args.addresses, args.domains, args.seed)
     record: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
-        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        **run_header(),
         "settings": {
             "max_connections_per_host": PER_HOST,
             "max_rcpt_per_session": PER_SESSION,

@@ -332,11 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parse(argv)
     record: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
-        # Other work on the machine slows both processes down: worth knowing when comparing.
-        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        **run_header(),
         "settings": {
             "max_connections_per_host": PER_HOST,
             "max_rcpt_per_session": PER_SESSION,
@@ -372,6 +368,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verdict:7}{row['target']}: {row['measured']} ({row['bound']})")
     save_record("run", record)
     return 0
+
+
+def run_header() -> dict[str, Any]:
+    """When and where a run was made; other work on the machine slows every process down."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+    }
 
 
 def save_record(kind: str, record: dict[str, Any]) -> Path:

@@ -101,7 +101,7 @@ def test_classify_rcpt(code: int, text: str, kind: RcptClass) -> None:
             (Result.RISKY, Reason.LOW_DELIVERABILITY),
         ),
         (
-            Evidence(route=OK, rcpt=reply(450, "4.7.1 greylisted"), retries_exhausted=True),
+            Evidence(route=OK, rcpt=reply(450, "4.7.1 greylisted")),
             (Result.UNKNOWN, Reason.UNAVAILABLE_SMTP),
         ),
         (

@@ -570,7 +570,6 @@ class _Run:
             accept_all=domain.accept_all,
             server_accepts_others=domain.accepted_any,
             smtputf8_missing=item.smtputf8_missing,
-            retries_exhausted=item.transient is not None,
         )
 
     def finish(self, item: _Item, evidence: Evidence) -> None:

@@ -101,7 +101,6 @@ class Evidence:
     accept_all: bool | None = None  # the domain accepted a never-issued local part
     server_accepts_others: bool = False  # the same server accepted another mailbox
     smtputf8_missing: bool = False  # non-ASCII local part, server without SMTPUTF8
-    retries_exhausted: bool = False  # 4xx until the deadline
 
 
 _DOMAIN_DEAD = {RouteStatus.NXDOMAIN, RouteStatus.NULL_MX, RouteStatus.NO_MAIL_HOST}
