@@ -7,6 +7,7 @@ a half-written chunk, open transactions) must still end in every address once, c
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from tests.integration.test_verify_cli import (
@@ -31,6 +32,11 @@ def test_a_killed_run_resumes_and_every_address_ends_once(
     proc = start(["verify", str(listing)], cwd=tmp_path, env=slow)
     db = Db(empty_database_url)
     wait_for_progress(db, proc, at_least=40)
+    # Kill it while a chunk is claimed: between two chunks there may briefly be none.
+    deadline = time.monotonic() + 30
+    while not db.scalar("SELECT count(*) FROM chunks WHERE state = 'running'"):
+        assert time.monotonic() < deadline, "no chunk was ever running"
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
