@@ -24,6 +24,7 @@ from sqlalchemy import Select, String, Text, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.csvsafe import FORMULA_STARTS, LINE_END, neutralize, safe_cells
+from mailsift.jobs.intake import column_names
 from mailsift.store.engine import Store
 from mailsift.store.models import Job, JobItem
 from mailsift.store.url import sqlite_file
@@ -60,11 +61,8 @@ def header_row(job: Job) -> list[str]:
     layout = job.layout or {}
     header = layout.get("header")
     email_column = int(layout.get("email_column", 0))
-    width = max(int(layout.get("columns", 0)), len(header or ()), email_column + 1)
-    names = list(header or ())
-    for n in range(len(names), width):
-        names.append("email" if n == email_column and header is None else f"column_{n + 1}")
-    return [*names, *RESULT_COLUMNS]
+    width = max(int(layout.get("columns", 0)), len(header or ()))
+    return [*column_names(header, width, email_column), *RESULT_COLUMNS]
 
 
 async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator[bytes]:
