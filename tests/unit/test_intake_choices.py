@@ -161,3 +161,24 @@ def test_a_workbook_without_an_email_column_names_its_sheets_and_headers(tmp_pat
     with pytest.raises(UnknownChoice) as unknown:
         sniff_layout(path, column="Email")
     assert unknown.value.message.startswith("No sheet of the workbook has a column 'Email'.")
+
+
+def test_names_with_commas_do_not_make_a_list_of_lines_a_csv(tmp_path: Path) -> None:
+    path = write_text(
+        tmp_path / "pasted.txt",
+        "Doe, John <john@example.org>\nRoe, Rita <rita@example.org>\nAnn <ann@example.org>\n",
+    )
+    layout, rows, _ = take(path)
+    assert (layout.format, layout.delimiter) == ("txt", "")
+    assert emails(rows) == ["john@example.org", "rita@example.org", "ann@example.org"]
+
+
+def test_two_partly_filled_email_columns_stay_a_csv(tmp_path: Path) -> None:
+    path = write_text(
+        tmp_path / "two.csv",
+        "name,work,home\nAnn,ann@work.example,\nBo,,bo@home.example\nCy,cy@work.example,\n",
+    )
+    layout, rows, stats = take(path)
+    assert (layout.format, layout.delimiter, layout.email_column) == ("csv", ",", 1)
+    assert emails(rows) == ["ann@work.example", "cy@work.example"]
+    assert stats.blank == 1
