@@ -57,6 +57,15 @@ def test_small_delays_never_add_up_to_an_error_sleep() -> None:
     assert budget.record([NO_SUCH_USER] * 8, arrivals, 0.0, commands_before=1) is None
 
 
+def test_lateness_is_measured_against_the_sessions_own_round_trips() -> None:
+    """A link that once took 0.7 s for a batch makes 1.2 s unremarkable."""
+    budget = SessionBudget(rcpt_cap=50, error_cap=8, round_trip=RTT)
+    assert budget.record([NO_SUCH_USER, ACCEPTED], [0.7, 0.7], 0.0) is None
+    assert budget.record([NO_SUCH_USER, ACCEPTED], [2.2, 2.2], 1.0) is None
+    # 2 s past the slowest round trip (1.2 s): both replies slept, after 2 rejections.
+    assert budget.record([NO_SUCH_USER] * 2, [6.2, 6.2], 3.0) == 1
+
+
 def test_the_same_suspicion_twice_lowers_a_servers_cap() -> None:
     """An MTA's limit is one number; stalls of the network or a machine give any number."""
     manners = HostManners(clock=lambda: 0.0)

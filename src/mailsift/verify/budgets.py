@@ -16,8 +16,7 @@ from mailsift.verify.smtp import Reply
 
 # Postfix's ``smtpd_error_sleep_time``: once over its soft limit, every reply waits this long.
 ERROR_SLEEP_SECONDS = 1.0
-# A reply this much later than the server's round trip (or twice the round trip, if more),
-# after rejections, is suspect.
+# A reply this much later than the session's slowest round trip, after rejections, is suspect.
 LATE_SECONDS = 0.8
 
 
@@ -25,8 +24,9 @@ LATE_SECONDS = 0.8
 class SessionBudget:
     """The recipients and rejections one session has left.
 
-    ``round_trip`` is how long the server took to answer one command (EHLO): a batch's
-    replies are expected one round trip after it was sent (each one, without pipelining).
+    ``round_trip`` is how long the server took to answer one command (EHLO, then the slowest
+    batch that was not late): a batch's replies are expected one round trip after it was
+    sent (each one, without pipelining), and only a reply standing out from that is late.
     """
 
     rcpt_cap: int  # recipients the session may ask about
@@ -60,16 +60,15 @@ class SessionBudget:
         without pipelining each is one more round trip.
         """
         excess = 0.0
-        late = max(LATE_SECONDS, 2 * self.round_trip)  # a busy link or machine is noisier
         previous = sent_at
         for position in range(min(len(replies), len(arrivals))):
             gap, previous = arrivals[position] - previous, arrivals[position]
-            if not self.pipelining:
-                expected = self.round_trip * (1 + (commands_before if position == 0 else 0))
-            else:
-                expected = self.round_trip if position == 0 else 0.0
-            if gap - expected > late:  # small delays never add up to a sleep
-                excess += gap - expected
+            trips = 0 if self.pipelining and position else 1
+            trips += commands_before if not self.pipelining and not position else 0
+            if gap - trips * self.round_trip > LATE_SECONDS:  # small delays never add up
+                excess += gap - trips * self.round_trip
+            elif trips:  # the slowest round trip the session has seen sets what is late
+                self.round_trip = max(self.round_trip, gap / trips)
         errors_before = [self.errors]
         for reply in replies:
             self.used += 1
