@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from itertools import accumulate
 
-from mailsift.verify.budgets import SessionBudget
+from mailsift.verify.budgets import LoopLag, SessionBudget
 from mailsift.verify.limits import HostManners
-from mailsift.verify.testing import ACCEPTED, NO_SUCH_USER
+from mailsift.verify.testing import ACCEPTED, NO_SUCH_USER, VirtualClockLoop
 
 RTT = 0.05
 
@@ -74,3 +75,25 @@ def test_the_same_suspicion_twice_lowers_a_servers_cap() -> None:
     assert manners.error_cap("192.0.2.1", 8) == 8
     assert manners.suspect_error_cap("192.0.2.1", 3)
     assert manners.error_cap("192.0.2.1", 8) == 3
+
+
+def test_a_busy_event_loop_is_noticed_and_then_forgotten() -> None:
+    loop = VirtualClockLoop()
+    lag = LoopLag(loop)
+
+    async def main() -> None:
+        lag.start()
+        await asyncio.sleep(1.0)
+        assert not lag.busy_since(0.0)
+        before = loop.time()
+        loop.now += 0.5  # a callback holding the loop for half a second
+        assert lag.busy_since(before)
+        await asyncio.sleep(3.0)
+        assert lag.busy_since(before)
+        assert not lag.busy_since(loop.time() - 1.0)
+        lag.stop()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

@@ -9,6 +9,7 @@ be rejected, a pipelined batch after ``k`` rejections carries at most ``error_ca
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,6 +89,43 @@ class SessionBudget:
         """The error cap to keep after a ``421 ... too many errors``: half of what it took
         (Postfix's soft limit is half its hard one by default)."""
         return max(1, self.errors // 2)
+
+
+class LoopLag:
+    """Whether this process's event loop has been running late: our own machine busy.
+
+    A reply read late because the loop was busy is no sign of the server sleeping, so no
+    error sleep is suspected across a moment when a timer of ours fired late.
+    """
+
+    TICK = 0.25  # seconds between timer checks
+    BUSY = 0.1  # a timer firing this late means the loop is busy
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due = 0.0
+        self._last_busy = float("-inf")
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._due = self._loop.time() + self.TICK
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        if now - self._due > self.BUSY:
+            self._last_busy = now
+        self.start()
+
+    def busy_since(self, moment: float) -> bool:
+        now = self._loop.time()
+        overdue = self._handle is not None and now - self._due > self.BUSY
+        return overdue or self._last_busy >= moment
 
 
 def says_too_many_errors(reply: Reply) -> bool:

@@ -81,7 +81,8 @@ class Conversation:
             suspected = budget.record(
                 replies, session.rcpt_arrivals, sent_at, commands_before=commands_before
             )
-            if suspected is not None:  # error sleeps, it seems: this server tolerates fewer
+            if suspected is not None and not self.queues.lag.busy_since(sent_at):
+                # Error sleeps, it seems (and not our own machine being slow).
                 self.queues.manners.suspect_error_cap(host.key, suspected)
             if not self._file(batch, replies):
                 return
