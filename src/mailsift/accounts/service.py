@@ -8,13 +8,13 @@ balance below zero and the ledger always adds up to the balances.
 from __future__ import annotations
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.accounts.errors import AccountExists, AccountNotFound, InsufficientCredit
 from mailsift.accounts.ledger import Balance, Kind, record
 from mailsift.accounts.tokens import hash_token, new_token, token_hint, token_matches
 from mailsift.store.engine import Store
+from mailsift.store.errors import StoreConflict
 from mailsift.store.models import Account
 
 MAX_NAME = 200
@@ -56,7 +56,7 @@ async def create_account(
                     monthly=monthly_credits,
                     note="starting credit",
                 )
-    except IntegrityError as exc:
+    except StoreConflict as exc:
         raise AccountExists(name) from exc
     return account, token
 

@@ -18,18 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select, update
 from starlette.requests import Request
 
 from mailsift.accounts import service as accounts
 from mailsift.accounts.credits import settle_finished_jobs, settle_job
+from mailsift.accounts.tokens import hash_token
 from mailsift.api.answers import results_answer
 from mailsift.api.body import BodyLimits
 from mailsift.api.callbacks import CallbackRefused, CallbackSender, check_callback_url
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import ApiError
 from mailsift.api.links import LinkSigner
-from mailsift.api.lookups import JobState, Lookups
 from mailsift.api.params import TOKEN
 from mailsift.api.ratelimit import RateLimiter
 from mailsift.api.secret import load_secret
@@ -39,7 +38,9 @@ from mailsift.jobs.results import FILES, Which
 from mailsift.jobs.service import discard_orphans
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
-from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage
+from mailsift.store.jobs import cancel_job, job_and_owner_token_hash
+from mailsift.store.lookups import JobState, Lookups
+from mailsift.store.models import Account, Job, JobStage
 from mailsift.verify.model import Verification
 
 log = logging.getLogger(__name__)
@@ -110,14 +111,14 @@ class ApiService:
 
     async def account_id(self, token: str) -> int:
         """The caller's account id (the fast path of ``authenticate``)."""
-        account_id = await self.lookups.account_id(token)
+        account_id = await self.lookups.account_id(hash_token(token))
         if account_id is None:
             raise ApiError(401, BAD_TOKEN)
         return account_id
 
     async def owned_job(self, token: str, public_id: str | None) -> JobState:
         """The caller's job; someone else's is answered exactly like one that does not exist."""
-        account_id, job = await self.lookups.account_and_job(token, public_id or "")
+        account_id, job = await self.lookups.account_and_job(hash_token(token), public_id or "")
         if account_id is None:
             raise ApiError(401, BAD_TOKEN)
         if not public_id:
@@ -156,23 +157,11 @@ class ApiService:
     async def withdraw(self, jobs: Iterable[Job], message: str) -> None:
         """Cancel jobs whose ids were never given out, and give all their credit back."""
         for job in jobs:
-            async with self.store.write() as session:
-                await session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.stage.in_(ACTIVE_STAGES))
-                    .values(stage=JobStage.CANCELLED, message=message)
-                )
+            await cancel_job(self.store, job.id, message)
             await settle_job(self.store, job.id, everything=True)
 
     async def _send_callback(self, job_id: int) -> None:
-        async with self.store.read() as session:
-            row = (
-                await session.execute(
-                    select(Job, Account.token_hash)
-                    .join(Account, Account.id == Job.account_id)
-                    .where(Job.id == job_id)
-                )
-            ).first()
+        row = await job_and_owner_token_hash(self.store, job_id)
         if row is None:
             return
         job, key = row

@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.accounts import service
 from mailsift.accounts.errors import AccountError
 from mailsift.cli.common import fail, load_settings
 from mailsift.store import Store, database_url, open_store, upgrade
+from mailsift.store.errors import StoreError
 from mailsift.store.models import Account
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ def _run(action: Callable[[Store], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except AccountError as exc:
         fail(exc.message)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         fail(str(exc))
 
 
