@@ -18,7 +18,6 @@ from mailsift.store.chunks import queue_chunks
 from mailsift.store.engine import Store
 from mailsift.store.models import (
     ACTIVE_STAGES,
-    Account,
     Chunk,
     Job,
     JobItem,
@@ -172,15 +171,3 @@ async def record_results(
         if deferred:
             await mark_deferred(session, job_id, deferred, utcnow())
         return await store_results(session, job_id, batch) if batch else False
-
-
-async def job_and_owner_token_hash(store: Store, job_id: int) -> tuple[Job, str] | None:
-    """The job and its owner's token digest (``None``: no such job, or no owner)."""
-    query = (
-        select(Job, Account.token_hash)
-        .join(Account, Account.id == Job.account_id)
-        .where(Job.id == job_id)
-    )
-    async with store.read() as session:
-        row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
