@@ -39,7 +39,7 @@ from mailsift.jobs.results import FILES, Which
 from mailsift.jobs.service import discard_orphans
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
-from mailsift.store.jobs import cancel_job, get_job
+from mailsift.store.jobs import get_job
 from mailsift.store.limits import forget_idle_buckets
 from mailsift.store.lookups import JobState, Lookups
 from mailsift.store.models import Account, Job, JobStage
@@ -159,12 +159,6 @@ class ApiService:
             log.exception("finishing job %d failed", job_id)
         if self.relay is not None:
             self.relay.wake()
-
-    async def withdraw(self, jobs: Iterable[Job], message: str) -> None:
-        """Cancel jobs whose ids were never given out, and give all their credit back."""
-        for job in jobs:
-            await cancel_job(self.store, job.id, message)
-            await settle_job(self.store, job.id, everything=True)
 
     async def callback_status(self, job: JobState) -> dict[str, object]:
         """The ``/callback_status/`` answer for the caller's job."""
