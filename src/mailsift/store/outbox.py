@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
@@ -135,10 +135,3 @@ async def callback_of(store: Store, job_id: int) -> Callback | None:
     async with store.read() as session:
         query = select(Callback).where(Callback.job_id == job_id)
         return (await session.execute(query)).scalar_one_or_none()
-
-
-async def count_by_state(store: Store) -> dict[str, int]:
-    """How many callbacks are in each state, for operators."""
-    query = select(Callback.state, func.count()).group_by(Callback.state)
-    async with store.read() as session:
-        return {str(state): int(n) for state, n in (await session.execute(query)).all()}
