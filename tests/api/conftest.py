@@ -229,7 +229,8 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         upgrade(url)
         if not real_engine:
             engine = engine or FakeEngine()
-        api_config = ApiSettings(**{"callback_backoff": 0.05, **config})
+        quick = {"callback_schedule": [0.05] * 5, "callback_poll_interval": 0.1}
+        api_config = ApiSettings(**{**quick, **config})
         app = create_app(settings, api_config, verifier=engine, workers=workers)
         server = LiveServer(app).start()
         harness = Harness(server.url, settings, api_config, engine, url)

@@ -9,7 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from mailsift.store.errors import StoreError
+
 log = logging.getLogger(__name__)
+
+
+STORE_DOWN = "The service is temporarily unavailable (its database cannot be reached)."
+STORE_RETRY_AFTER = "5"
 
 
 class ApiError(Exception):
@@ -41,6 +47,11 @@ def install_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         return failed(422, str(exc))
 
+    async def store_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StoreError)
+        log.error("answering %s: %s", request.url.path, exc.message)  # the driver's one line
+        return failed(503, STORE_DOWN, {"Retry-After": STORE_RETRY_AFTER})
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s", request.url.path, exc_info=exc)
         return failed(500, "Internal server error.")
@@ -48,4 +59,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StoreError, store_error)
     app.add_exception_handler(Exception, unexpected)

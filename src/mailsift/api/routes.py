@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from mailsift.api.answers import progress_answer, realtime_answer, results_answe
 from mailsift.api.body import FILE_FIELD, Body, Upload, read_body, read_params
 from mailsift.api.errors import ApiError
 from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
+from mailsift.api.ratelimit import too_many
 from mailsift.api.service import ApiService
 from mailsift.jobs.submit import ListFile, Refusal, RefusalKind, SubmitOptions, spends, submit_lists
 from mailsift.store.models import JobSource
@@ -62,15 +62,15 @@ async def batch_process(request: Request) -> JSONResponse:
             callback_url=callback_url,
             sheet=optional(body, "sheet") or None,
             email_column=optional(body, "email_column") or None,
+            link_base=api.base_url(request),
         )
         files = [ListFile(upload.path, upload.filename) for upload in uploads]
         try:
             jobs = await submit_lists(api.store, account, files, options)
         except Refusal as refusal:
             raise ApiError(REFUSAL_STATUS[refusal.kind], refusal.message) from refusal
-    base_url = api.base_url(request)
     for job in jobs:
-        await api.job_accepted(job, base_url)
+        await api.job_accepted(job)
     return JSONResponse({"status": "success", "job_id": [job.public_id for job in jobs]})
 
 
@@ -112,6 +112,14 @@ async def get_results(request: Request) -> JSONResponse:
     return JSONResponse(results_answer(job, api.result_links(job, api.base_url(request))))
 
 
+async def callback_status(request: Request) -> JSONResponse:
+    """Where a job's callback delivery stands (a mailsift extension of the hosted API)."""
+    api = service(request)
+    body = await read_params(request, api.form_limits)
+    job = await api.owned_job(token(body), optional(body, "job_id"))
+    return JSONResponse(await api.callback_status(job))
+
+
 async def email_verification(request: Request) -> JSONResponse:
     """Verify one address now (costs one API credit unless its syntax is invalid)."""
     api = service(request)
@@ -119,14 +127,9 @@ async def email_verification(request: Request) -> JSONResponse:
     account_id = await api.account_id(token(body))
     email = required(body, "email")
     timeout = bounded_number(body, "timeout", low=docs.MIN_TIMEOUT, high=docs.MAX_TIMEOUT)
-    wait = api.limiter.acquire(account_id)
+    wait = await api.limiter.acquire(account_id)
     if wait:
-        retry_after = str(math.ceil(wait))
-        raise ApiError(
-            429,
-            f"Too many real-time verifications: try again in {retry_after} s.",
-            headers={"Retry-After": retry_after},
-        )
+        raise too_many("real-time verifications", wait)
     within = timeout or api.config.realtime_timeout
     verification = await _verify_charged(api, account_id, email, within)
     return JSONResponse(realtime_answer(verification))
@@ -195,6 +198,8 @@ def _calls() -> list[_Call]:
         _Call("/job_progress/", job_progress, docs.ProgressAnswer, with_job,
               (TOKEN, "job_id"), (400, 401, 404, 413)),
         _Call("/get_results/", get_results, docs.ResultsAnswer, with_job,
+              (TOKEN, "job_id"), (400, 401, 404, 413)),
+        _Call("/callback_status/", callback_status, docs.CallbackAnswer, with_job,
               (TOKEN, "job_id"), (400, 401, 404, 413)),
         _Call("/email_verification/", email_verification, docs.VerificationAnswer,
               {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},

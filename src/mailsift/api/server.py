@@ -30,6 +30,7 @@ GRACEFUL_SECONDS = 10
 class FirstAccount:
     name: str
     token: str
+    webhook_secret: str
 
 
 async def ensure_first_account(url: str) -> FirstAccount | None:
@@ -43,7 +44,7 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
             api_credits=FIRST_API_CREDITS,
             monthly_credits=FIRST_MONTHLY_CREDITS,
         )
-    return FirstAccount(account.name, token)
+    return FirstAccount(account.name, token, account.webhook_secret)
 
 
 def curl_example(base_url: str, token: str) -> str:
@@ -61,6 +62,7 @@ def welcome(first: FirstAccount, base_url: str) -> list[str]:
         "",
         "  " + curl_example(base_url, first.token),
         "",
+        f"Its callback signing secret: {first.webhook_secret}",
         "Its API token, shown only this once (mailsift accounts rotate-token makes a new one):",
         first.token,
     ]

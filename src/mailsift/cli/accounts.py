@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.accounts import service
 from mailsift.accounts.errors import AccountError
 from mailsift.cli.common import fail, load_settings
 from mailsift.store import Store, database_url, open_store, upgrade
+from mailsift.store.errors import StoreError
 from mailsift.store.models import Account
 
 T = TypeVar("T")
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     accounts.command("create")(create)
     accounts.command("list")(list_accounts)
     accounts.command("rotate-token")(rotate_token)
+    accounts.command("rotate-webhook-secret")(rotate_webhook_secret)
     accounts.command("credit")(credit)
     accounts.command("convert")(convert)
     app.add_typer(accounts, name="accounts")
@@ -47,7 +48,7 @@ def _run(action: Callable[[Store], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except AccountError as exc:
         fail(exc.message)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         fail(str(exc))
 
 
@@ -66,7 +67,9 @@ def create(
             store, name, api_credits=api_credits, monthly_credits=monthly_credits
         )
     )
-    typer.echo(f"Created {account.name!r} with {_balances(account)}. Its API token:")
+    typer.echo(f"Created {account.name!r} with {_balances(account)}.")
+    typer.echo(f"Callback signing secret: {account.webhook_secret}")
+    typer.echo("Its API token:")
     typer.echo(token)
 
 
@@ -92,6 +95,14 @@ def rotate_token(name: Annotated[str, typer.Argument(help="The account.")]) -> N
     token = _run(lambda store: service.rotate_token(store, name))
     typer.echo(f"New API token for {name!r} (the old one no longer works):")
     typer.echo(token)
+
+
+def rotate_webhook_secret(name: Annotated[str, typer.Argument(help="The account.")]) -> None:
+    """Replace the secret an account's callbacks are signed with; printed alone on the last
+    line. Callbacks sent from now on, retries included, carry the new signature."""
+    secret = _run(lambda store: service.rotate_webhook_secret(store, name))
+    typer.echo(f"New callback signing secret for {name!r} (the old one no longer signs):")
+    typer.echo(secret)
 
 
 def credit(

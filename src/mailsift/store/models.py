@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,6 +109,9 @@ class Account(Base):
     api_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     monthly_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Signs the account's callbacks (Standard Webhooks ``whsec_…``): kept in clear, since
+    # signing needs the key itself.
+    webhook_secret: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class LedgerEntry(Base):
@@ -148,6 +153,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The server address the job was submitted to: its callback's result links start so.
+    link_base: Mapped[str | None] = mapped_column(Text)
 
     @property
     def percentage(self) -> str:
@@ -207,6 +214,46 @@ class HostSlot(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     holder: Mapped[str] = mapped_column(String(96), index=True, default="", server_default="")
     expires_at: Mapped[datetime]
+
+
+class CallbackState(StrEnum):
+    PENDING = "pending"  # due at ``next_attempt_at`` (or being attempted until then)
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # every attempt of the schedule failed
+    GONE = "gone"  # the receiver answered 410: its URL is called no more
+
+
+class Callback(Base):
+    """A completed job's callback, written in the transaction that completed it (an
+    outbox): delivered by whichever process's relay claims it first."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)  # same for every retry
+    url: Mapped[str] = mapped_column(Text, index=True)
+    state: Mapped[str] = mapped_column(String(10), default=CallbackState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateBucket(Base):
+    """A token bucket shared by every API server (UNLOGGED on PostgreSQL: losing it in a
+    crash only forgets recent counts). ``updated`` is in seconds since the epoch."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 def percentage(done: int, total: int) -> str:
