@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DAY = 24 * 3600.0
 
@@ -38,6 +40,16 @@ class ApiSettings(BaseSettings):
     callback_attempts: int = Field(default=6, ge=1)
     callback_backoff: float = Field(default=2.0, gt=0)  # first pause; doubles each retry
     callback_timeout: float = Field(default=10.0, gt=0)
+    # Web pages on these origins may call the API from a browser (comma-separated,
+    # e.g. "https://tools.example.com"); empty: no cross-origin access. "*" allows any.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
 
     @field_validator("public_url")
     @classmethod
