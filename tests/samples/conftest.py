@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
 
 from mailsift.api import ApiSettings, create_app
 from mailsift.settings import Settings
-from mailsift.store import Store, database_url, upgrade
-from mailsift.store.models import ACTIVE_STAGES, Job, JobStage
+from mailsift.store import database_url, upgrade
 from tests.api import conftest as api_fixtures
-from tests.api.conftest import FakeEngine, Harness, LiveServer
+from tests.api.conftest import FakeEngine, Harness, LiveServer, failing_active_jobs
 from tests.mailworld.world import MailWorld
 from tests.samples.toolchains import SAMPLES
 
@@ -117,17 +115,9 @@ def failing_api(tmp_path_factory: pytest.TempPathFactory, page_server: str) -> I
     )
     done = threading.Event()
 
-    async def fail_active_jobs(store: Store) -> None:
-        async with store.write() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.stage.in_(ACTIVE_STAGES))
-                .values(stage=JobStage.FAILED, message=FAILED_JOB_MESSAGE)
-            )
-
     def marker() -> None:
         while not done.wait(0.2):
-            harness.run(fail_active_jobs)
+            harness.run(failing_active_jobs(FAILED_JOB_MESSAGE))
 
     thread = threading.Thread(target=marker, name="fail-jobs", daemon=True)
     thread.start()

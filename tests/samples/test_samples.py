@@ -70,7 +70,7 @@ def bad_token_message(api: LiveApi) -> str:
     return message
 
 
-@pytest.mark.parametrize("sample", COMMAND_LINE_SAMPLES, ids=lambda s: s.language)
+@pytest.mark.parametrize("sample", COMMAND_LINE_SAMPLES, ids=lambda s: s.id)
 def test_sample_does_the_whole_integration(
     sample: Sample,
     built: Builds,
@@ -89,7 +89,7 @@ def test_sample_does_the_whole_integration(
     check_downloads(tmp_path, expected)
 
 
-@pytest.mark.parametrize("sample", COMMAND_LINE_SAMPLES, ids=lambda s: s.language)
+@pytest.mark.parametrize("sample", COMMAND_LINE_SAMPLES, ids=lambda s: s.id)
 def test_sample_reports_a_bad_token_and_exits_non_zero(
     sample: Sample,
     built: Builds,
@@ -104,7 +104,7 @@ def test_sample_reports_a_bad_token_and_exits_non_zero(
     assert not (tmp_path / "valid.csv").exists()
 
 
-@pytest.mark.parametrize("sample", COMMAND_LINE_SAMPLES, ids=lambda s: s.language)
+@pytest.mark.parametrize("sample", COMMAND_LINE_SAMPLES, ids=lambda s: s.id)
 def test_sample_reports_a_failed_job_and_exits_non_zero(
     sample: Sample,
     built: Builds,

@@ -32,6 +32,11 @@ class Sample:
     tools: tuple[str, ...]
     build: Callable[[Path, Path], list[str]]
     check: Callable[[], str | None] = field(default=lambda: None)  # extra requirement, or why not
+    name: str = ""  # the test id, when a folder holds two samples
+
+    @property
+    def id(self) -> str:
+        return self.name or self.language
 
 
 def run_build(argv: list[str], *, env: dict[str, str] | None = None) -> None:
@@ -110,6 +115,7 @@ COMMAND_LINE_SAMPLES = [
     Sample("objective-c", ("gcc", "gnustep-config"), _objective_c, _gnustep),
     Sample("php", ("php",), _script("php", name="verify_list.php"), _php_curl),
     Sample("python", (), _script(sys.executable, name="verify_list.py")),
+    Sample("python", (), _script(sys.executable, name="with_client.py"), name="python-client"),
     Sample("ruby", ("ruby",), _script("ruby", name="verify_list.rb")),
     Sample("shell", ("sh", "curl"), _script("sh", name="verify_list.sh")),
 ]
@@ -134,10 +140,10 @@ class Builds:
 
     def command(self, sample: Sample) -> list[str]:
         require(sample)
-        if sample.language not in self._commands:
-            out = self._tmp.mktemp(sample.language)
-            self._commands[sample.language] = sample.build(SAMPLES / sample.language, out)
-        return self._commands[sample.language]
+        if sample.id not in self._commands:
+            out = self._tmp.mktemp(sample.id)
+            self._commands[sample.id] = sample.build(SAMPLES / sample.language, out)
+        return self._commands[sample.id]
 
 
 def require(sample: Sample) -> None:

@@ -1,0 +1,143 @@
+"""``mailsift remote …``: the same work against a mailsift server elsewhere, over its API.
+
+Only the HTTP client is imported: no database, no engine, no web framework, so the command
+starts fast on a machine that only talks to a server.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from mailsift.cli.common import fail, stderr
+from mailsift.client import Client, ClientError, JobProgress
+
+
+class OutputFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+# How many columns every result file ends with (after the uploaded file's own), and the flags.
+RESULT_COLUMNS = 10
+_FLAGS = ("free", "disposable", "role", "accept_all")
+
+UrlOption = Annotated[
+    str,
+    typer.Option(
+        "--url", envvar="MAILSIFT_URL", help="The server, e.g. https://verify.example.com"
+    ),
+]
+TokenOption = Annotated[
+    str,
+    typer.Option("--token", envvar="MAILSIFT_TOKEN", help="An API token (or MAILSIFT_TOKEN)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    remote = typer.Typer(
+        help="Verify through a mailsift server's API instead of locally.", no_args_is_help=True
+    )
+    remote.command("verify")(verify)
+    app.add_typer(remote, name="remote")
+
+
+def verify(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The list: CSV, TSV, TXT or XLSX.", exists=True, dir_okay=False, readable=True
+        ),
+    ],
+    url: UrlOption,
+    token: TokenOption,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Where to write the files (default: next to FILE)."
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="csv (as the server writes them) or jsonl.")
+    ] = OutputFormat.CSV,
+) -> None:
+    """Upload FILE, follow the job, and write FILE-valid, FILE-invalid and FILE-unknown."""
+    target = out_dir if out_dir is not None else file.parent
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        with Client(url, token) as client:
+            [job_id] = client.batch_process(file)
+            stderr.print(f"Job {escape(job_id)} accepted by {escape(url)}.")
+            with _progress() as progress:
+                task = progress.add_task(escape(file.name), total=100, stage="In Queue")
+
+                def show(state: JobProgress) -> None:
+                    progress.update(task, completed=state.fraction * 100, stage=state.stage)
+
+                results = client.wait(job_id, on_progress=show)
+            paths = client.download(results, target, stem=f"{file.stem}-")
+    except ClientError as exc:
+        fail(exc.message, code=1)
+    console = Console(highlight=False)
+    for path in paths.values():
+        written = to_jsonl(path) if output_format is OutputFormat.JSONL else path
+        console.print(
+            f"Wrote {escape(str(written))} ({_count_rows(written, output_format):,} rows)"
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=stderr,
+    )
+
+
+def to_jsonl(path: Path) -> Path:
+    """Rewrite a result CSV as JSON Lines beside it (one object a row, keyed by the header).
+
+    The result columns get their types: flags as booleans, ``smtp_code`` as a number or null.
+    The uploaded file's own columns stay text, as they came.
+    """
+    target = path.with_suffix(".jsonl")
+    with (
+        path.open(encoding="utf-8", newline="") as source,
+        target.open("w", encoding="utf-8") as out,
+    ):
+        rows = csv.reader(source)
+        header = next(rows, [])
+        first_result = len(header) - RESULT_COLUMNS
+        for row in rows:
+            record: dict[str, Any] = {}
+            for n, (name, value) in enumerate(zip(header, row, strict=False)):
+                record[name] = _typed(name, value) if n >= first_result else value
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    path.unlink()
+    return target
+
+
+def _typed(name: str, value: str) -> Any:
+    if name in _FLAGS:
+        return value == "true"
+    if name == "smtp_code":
+        return int(value) if value.isdigit() else None
+    return value
+
+
+def _count_rows(path: Path, output_format: OutputFormat) -> int:
+    with path.open(encoding="utf-8", newline="") as file:
+        if output_format is OutputFormat.JSONL:
+            return sum(1 for _ in file)
+        return max(0, sum(1 for _ in csv.reader(file)) - 1)
