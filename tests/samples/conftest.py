@@ -127,3 +127,14 @@ def failing_api(tmp_path_factory: pytest.TempPathFactory, page_server: str) -> I
         done.set()
         thread.join()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def closed_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """A server that lets no other origin read its answers (the default)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("closed"), allow_private_targets=True)
+    server, harness = _serve(settings, ApiSettings(), FakeEngine())
+    try:
+        yield LiveApi(harness, harness.account("elsewhere"), page_url="")
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def browser(live_api: LiveApi, failing_api: LiveApi) -> Iterator[Any]:
+def browser(live_api: LiveApi, failing_api: LiveApi, closed_api: LiveApi) -> Iterator[Any]:
     """Chromium; the servers start first, as Playwright's loop then runs in this thread."""
     missing = [] if Path(CHROMIUM).exists() or shutil.which("chromium") else ["chromium"]
     if importlib.util.find_spec("playwright") is None:
@@ -36,10 +37,10 @@ def browser(live_api: LiveApi, failing_api: LiveApi) -> Iterator[Any]:
         browser.close()
 
 
-def run_page(browser: Any, api: LiveApi, sample_list: Path, token: str) -> Any:
+def run_page(browser: Any, api: LiveApi, sample_list: Path, token: str, page_url: str = "") -> Any:
     """Fill the sample's form, submit it, and wait until it is done or failed."""
     page = browser.new_page(accept_downloads=True)
-    page.goto(f"{api.page_url}/index.html")
+    page.goto(f"{page_url or api.page_url}/index.html")
     page.fill("#url", api.harness.url)
     page.fill("#token", token)
     page.set_input_files("#file", str(sample_list))
@@ -88,3 +89,19 @@ def test_browser_sample_shows_a_failed_job(
     assert page.get_attribute("body", "data-state") == "failed"
     assert page.text_content("#error") == f"mailsift: {FAILED_JOB_MESSAGE}"
     page.close()
+
+
+def test_browser_sample_cannot_read_a_server_that_allows_no_origin(
+    browser: Any, live_api: LiveApi, closed_api: LiveApi, sample_list: Path
+) -> None:
+    page = run_page(browser, closed_api, sample_list, closed_api.token, live_api.page_url)
+    assert page.get_attribute("body", "data-state") == "failed"
+    assert page.text_content("#error") == (
+        f"mailsift: cannot reach {closed_api.harness.url}"
+        " (is this page's origin in MAILSIFT_CORS_ORIGINS?)"
+    )
+    page.close()
+    # A multipart POST needs no preflight: the browser sent the upload, and only hid the answer.
+    with ThreadPoolExecutor(1) as thread:  # the harness runs a loop of its own
+        jobs = thread.submit(closed_api.harness.jobs).result()
+    assert len(jobs) == 1
