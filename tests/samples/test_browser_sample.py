@@ -28,7 +28,7 @@ def browser(live_api: LiveApi, failing_api: LiveApi, closed_api: LiveApi) -> Ite
     missing = [] if Path(CHROMIUM).exists() or shutil.which("chromium") else ["chromium"]
     if importlib.util.find_spec("playwright") is None:
         missing.append("Playwright for Python")
-    missing_or_skip("javascript", missing)
+    missing_or_skip("javascript", missing, also_required_by="MAILSIFT_REQUIRE_BROWSER")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -121,12 +121,14 @@ COMMAND_LINE_SAMPLES = [
 ]
 
 
-def missing_or_skip(what: str, missing: list[str]) -> None:
-    """Skip (or fail under MAILSIFT_REQUIRE_SAMPLES=1) naming what is not installed."""
+def missing_or_skip(what: str, missing: list[str], *, also_required_by: str = "") -> None:
+    """Skip naming what is not installed, or fail under MAILSIFT_REQUIRE_SAMPLES=1 (or the
+    variable ``also_required_by`` names)."""
     if not missing:
         return
     message = f"the {what} sample needs {', '.join(missing)}, which is not installed"
-    if os.environ.get("MAILSIFT_REQUIRE_SAMPLES") == "1":
+    flags = ("MAILSIFT_REQUIRE_SAMPLES", also_required_by)
+    if any(flag and os.environ.get(flag) == "1" for flag in flags):
         pytest.fail(message)
     pytest.skip(message)
 
