@@ -18,6 +18,7 @@ from mailsift.client import (
     AsyncClient,
     Backoff,
     Client,
+    ClientError,
     JobFailed,
     JobProgress,
     TransportError,
@@ -73,8 +74,10 @@ def test_sync_client_round_trip(make_server: ServerFactory, tmp_path: Path) -> N
 
 async def test_async_client_round_trip(server: Harness, tmp_path: Path) -> None:
     token = await _in_thread(server.account)
+    listed = tmp_path / "customers.csv"
+    listed.write_bytes(LIST)
     async with AsyncClient(server.url, token, backoff=QUICK) as client:
-        [job_id] = await client.batch_process(("customers.csv", LIST))
+        [job_id] = await client.batch_process(listed)
         progress = await client.job_progress(job_id)
         assert progress.job_id == job_id
         assert progress.stage in ("In Queue", "Processing", "Completed")
@@ -117,6 +120,15 @@ def test_a_failed_job_raises_job_failed(make_server: ServerFactory) -> None:
             client.wait(job_id)
     assert (failed.value.job_id, failed.value.stage) == (job_id, "Failed")
     assert failed.value.message == "The list went missing."
+
+
+def test_links_of_an_unfinished_job_are_not_fetched(make_server: ServerFactory) -> None:
+    server = make_server(workers=0)
+    with Client(server.url, server.account()) as client:
+        [job_id] = client.batch_process(("l.txt", b"ok@example.com\n"))
+        with pytest.raises(ClientError) as refused:
+            client.download(client.get_results(job_id))
+    assert refused.value.message == f"job {job_id} has no valid file to download: it is In Queue"
 
 
 def test_a_tampered_link_is_reported_with_the_servers_reason(

@@ -98,7 +98,11 @@ def live_api(
 ) -> Iterator[LiveApi]:
     """The real engine over the world; CORS opened to the page's origin only."""
     data = tmp_path_factory.mktemp("server")
-    settings = api_world.settings(data_dir=data, greylist_deadline=2.5)
+    # Timeouts well above the world's 1 s: on a loaded machine a slow reply must not turn a
+    # verdict into "timeout" (the list holds no address whose verdict is a timeout).
+    settings = api_world.settings(
+        data_dir=data, greylist_deadline=2.5, connect_timeout=5, command_timeout=5, dns_timeout=5
+    )
     server, harness = _serve(settings, ApiSettings(cors_origins=[page_server]), None)
     try:
         yield LiveApi(harness, harness.account("samples", api=100_000), page_server)

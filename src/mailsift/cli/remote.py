@@ -72,6 +72,7 @@ def verify(
     """Upload FILE, follow the job, and write FILE-valid, FILE-invalid and FILE-unknown."""
     target = out_dir if out_dir is not None else file.parent
     target.mkdir(parents=True, exist_ok=True)
+    job_id = ""
     try:
         with Client(url, token) as client:
             [job_id] = client.batch_process(file)
@@ -86,6 +87,10 @@ def verify(
             paths = client.download(results, target, stem=f"{file.stem}-")
     except ClientError as exc:
         fail(exc.message, code=1)
+    except KeyboardInterrupt:
+        if job_id:  # the server goes on: say where the results will be
+            stderr.print(f"Interrupted. Job {escape(job_id)} goes on on the server.")
+        raise typer.Exit(130) from None
     console = Console(highlight=False)
     for path in paths.values():
         written = to_jsonl(path) if output_format is OutputFormat.JSONL else path

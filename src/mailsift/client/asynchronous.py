@@ -107,6 +107,7 @@ class AsyncClient:
         """Save the three files as ``<stem>valid.csv`` and so on; their paths."""
         paths: dict[ResultFile, Path] = {}
         for which, link in results.links.items():
+            calls.check_link(results, which, link)
             target = calls.download_target(directory, stem, which)
             try:
                 async with self._http.stream("GET", link) as response:

@@ -14,7 +14,7 @@ from typing import IO, Any, Generic, Literal, TypeVar
 
 import httpx
 
-from mailsift.client.errors import ApiError, JobFailed
+from mailsift.client.errors import ApiError, ClientError, JobFailed
 
 T = TypeVar("T")
 ResultFile = Literal["valid", "invalid", "unknown"]
@@ -190,6 +190,14 @@ def check_finished_well(progress: JobProgress) -> None:
     if progress.stage in FINISHED_BADLY:
         message = progress.message or f"The job was {progress.stage.lower()}."
         raise JobFailed(progress.job_id, progress.stage, message)
+
+
+def check_link(results: JobResults, which: ResultFile, link: str) -> None:
+    """Links are empty until the job is completed: say so rather than fetch nothing."""
+    if not link:
+        raise ClientError(
+            f"job {results.job_id} has no {which} file to download: it is {results.stage}"
+        )
 
 
 def download_target(directory: str | Path, stem: str, which: ResultFile) -> Path:
