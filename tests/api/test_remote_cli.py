@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,24 @@ def test_the_remote_command_imports_nothing_of_the_server() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_remote_verify_interrupted_says_the_job_goes_on(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = make_server(workers=0)  # the job stays queued: the command keeps polling
+    token = server.account()
+    (tmp_path / "l.txt").write_text("ok@example.com\n", encoding="utf-8")
+    command = [sys.executable, "-m", "mailsift", "remote", "verify", "l.txt", "--url", server.url]
+    env = {**os.environ, "MAILSIFT_TOKEN": token, "COLUMNS": "200"}
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stderr is not None
+        accepted = process.stderr.readline()  # printed once the upload is answered
+        assert "accepted by" in accepted, accepted
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+    [job] = server.jobs()
+    assert process.returncode == 130
+    assert f"Interrupted. Job {job.public_id} goes on on the server." in rest
