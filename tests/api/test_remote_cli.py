@@ -130,3 +130,25 @@ def test_remote_verify_interrupted_says_the_job_goes_on(
     [job] = server.jobs()
     assert process.returncode == 130
     assert f"Interrupted. Job {job.public_id} goes on on the server." in rest
+
+
+def test_remote_check_prints_each_verdict(server: Harness, tmp_path: Path) -> None:
+    token = server.account(api=10)
+    done = mailsift("remote", "check", "ok1@example.com", "bad2@example.com", "--url", server.url,
+                    token=token, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "ok1@example.com: valid (accepted_email)",
+        "bad2@example.com: invalid (rejected_email)",
+    ]
+    as_json = mailsift("remote", "check", "catch3@example.com", "--json", "--url", server.url,
+                       token=token, cwd=tmp_path)  # fmt: skip
+    [answer] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert (answer["result"], answer["reason"], answer["accept_all"]) == (
+        "risky", "low_deliverability", True,
+    )  # fmt: skip
+    assert server.balances("acme") == (7, 0)
+    refused = mailsift("remote", "check", "ok@example.com", "--url", server.url, token="bad",
+                       cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 1
+    assert "Invalid user_API_token." in refused.stderr

@@ -7,6 +7,7 @@ starts fast on a machine that only talks to a server.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +48,7 @@ def register(app: typer.Typer) -> None:
         help="Verify through a mailsift server's API instead of locally.", no_args_is_help=True
     )
     remote.command("verify")(verify)
+    remote.command("check")(check)
     app.add_typer(remote, name="remote")
 
 
@@ -97,6 +99,31 @@ def verify(
         console.print(
             f"Wrote {escape(str(written))} ({_count_rows(written, output_format):,} rows)"
         )
+
+
+def check(
+    addresses: Annotated[list[str], typer.Argument(help="The addresses to verify now.")],
+    url: UrlOption,
+    token: TokenOption,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON Lines: every field of each answer.")
+    ] = False,
+) -> None:
+    """Verify addresses one by one with the server's real-time call (one credit each)."""
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        with Client(url, token) as client:
+            for address in addresses:
+                verdict = client.verify_email(address)
+                if as_json:
+                    print(json.dumps(dataclasses.asdict(verdict), ensure_ascii=False), flush=True)
+                else:
+                    hint = f" did you mean {verdict.did_you_mean}?" if verdict.did_you_mean else ""
+                    console.print(
+                        escape(f"{verdict.email}: {verdict.result} ({verdict.reason}){hint}")
+                    )
+    except ClientError as exc:
+        fail(exc.message, code=1)
 
 
 def _progress() -> Progress:
