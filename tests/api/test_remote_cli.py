@@ -66,7 +66,7 @@ def test_remote_verify_as_json_lines(server: Harness, tmp_path: Path) -> None:
     assert (risky["result"], risky["reason"]) == ("risky", "low_deliverability")
     assert (risky["accept_all"], risky["free"], risky["smtp_code"]) == (True, False, 250)
     assert "Wrote" in done.stdout
-    assert "(1 rows)" in done.stdout
+    assert "(1 row)" in done.stdout
 
 
 def test_remote_verify_reports_a_refusal_and_exits_1(server: Harness, tmp_path: Path) -> None:

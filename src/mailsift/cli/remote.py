@@ -89,6 +89,8 @@ def verify(
             paths = client.download(results, target, stem=f"{file.stem}-")
     except ClientError as exc:
         fail(exc.message, code=1)
+    except OSError as exc:
+        fail(f"{exc.filename or target}: {exc.strerror or exc}", code=1)
     except KeyboardInterrupt:
         if job_id:  # the server goes on: say where the results will be
             stderr.print(f"Interrupted. Job {escape(job_id)} goes on on the server.")
@@ -96,9 +98,8 @@ def verify(
     console = Console(highlight=False)
     for path in paths.values():
         written = to_jsonl(path) if output_format is OutputFormat.JSONL else path
-        console.print(
-            f"Wrote {escape(str(written))} ({_count_rows(written, output_format):,} rows)"
-        )
+        rows = _count_rows(written, output_format)
+        console.print(f"Wrote {escape(str(written))} ({rows:,} row{'' if rows == 1 else 's'})")
 
 
 def check(
