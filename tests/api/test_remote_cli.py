@@ -117,7 +117,13 @@ def test_remote_verify_interrupted_says_the_job_goes_on(
     server = make_server(workers=0)  # the job stays queued: the command keeps polling
     token = server.account()
     (tmp_path / "l.txt").write_text("ok@example.com\n", encoding="utf-8")
-    command = [sys.executable, "-m", "mailsift", "remote", "verify", "l.txt", "--url", server.url]
+    # A background job of a non-interactive shell inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: install it, as an interactive terminal would have.
+    launcher = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'mailsift'; runpy.run_module('mailsift', run_name='__main__')"
+    )
+    command = [sys.executable, "-c", launcher, "remote", "verify", "l.txt", "--url", server.url]
     env = {**os.environ, "MAILSIFT_TOKEN": token, "COLUMNS": "200"}
     with subprocess.Popen(
         command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
