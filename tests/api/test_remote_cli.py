@@ -82,15 +82,16 @@ def test_remote_verify_reports_a_refusal_and_exits_1(server: Harness, tmp_path: 
 def test_jsonl_types_only_the_result_columns(tmp_path: Path) -> None:
     path = tmp_path / "x-valid.csv"
     header = ["free", "email", *["result", "reason", "free", "disposable", "role", "accept_all",
-              "did_you_mean", "mx_host", "smtp_code", "smtp_message"]]  # fmt: skip
+              "did_you_mean", "mx_host", "smtp_code", "smtp_message", "source_value"]]  # fmt: skip
     row = ["true", "a@b.test", "unknown", "no_connect", "false", "false", "true", "false", "",
-           "", "", ""]  # fmt: skip
+           "", "", "", "a@b.test"]  # fmt: skip
     path.write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="utf-8")
     written = remote.to_jsonl(path)
     record = json.loads(written.read_text(encoding="utf-8"))
     assert record["email"] == "a@b.test"
     assert (record["role"], record["smtp_code"]) == (True, None)
     assert record["free"] is False  # the result column, not the uploaded one of the same name
+    assert record["source_value"] == "a@b.test"
     assert not path.exists()
 
 

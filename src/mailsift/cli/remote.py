@@ -27,8 +27,8 @@ class OutputFormat(StrEnum):
     JSONL = "jsonl"
 
 
-# How many columns every result file ends with (after the uploaded file's own), and the flags.
-RESULT_COLUMNS = 10
+# The result columns (after the uploaded file's own) start at the last one named this.
+FIRST_RESULT_COLUMN = "result"
 _FLAGS = ("free", "disposable", "role", "accept_all")
 
 UrlOption = Annotated[
@@ -151,7 +151,9 @@ def to_jsonl(path: Path) -> Path:
     ):
         rows = csv.reader(source)
         header = next(rows, [])
-        first_result = len(header) - RESULT_COLUMNS
+        first_result = len(header)  # none, unless the header has them
+        if FIRST_RESULT_COLUMN in header:
+            first_result -= 1 + header[::-1].index(FIRST_RESULT_COLUMN)
         for row in rows:
             record: dict[str, Any] = {}
             for n, (name, value) in enumerate(zip(header, row, strict=False)):
