@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailsift import __version__
@@ -71,6 +72,15 @@ def create_app(
     )
     app.add_middleware(ClientAddress)
     install_handlers(app)
+    if config.cors_origins:
+        # The token travels in the body, never in a cookie: no credentials are allowed.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
     app.include_router(routes.build_router())
     app.include_router(downloads.build_router())
     return app

@@ -66,6 +66,17 @@ class ApiSettings(BaseSettings):
             raise ValueError("pauses cannot be negative")
         return value
 
+    # Web pages on these origins may call the API from a browser (comma-separated,
+    # e.g. "https://tools.example.com"); empty: no cross-origin access. "*" allows any.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
