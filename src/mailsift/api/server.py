@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from mailsift.accounts.logins import new_signin_link
 from mailsift.accounts.service import count_accounts, create_account
 from mailsift.api.app import create_app
-from mailsift.api.config import ApiSettings
+from mailsift.api.config import ApiSettings, url_host
 from mailsift.settings import Settings
 from mailsift.store import database_url, open_store, upgrade
 
@@ -30,6 +31,7 @@ GRACEFUL_SECONDS = 10
 class FirstAccount:
     name: str
     token: str
+    signin_link: str  # the token of a one-time link to set the dashboard password
 
 
 async def ensure_first_account(url: str) -> FirstAccount | None:
@@ -43,7 +45,8 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
             api_credits=FIRST_API_CREDITS,
             monthly_credits=FIRST_MONTHLY_CREDITS,
         )
-    return FirstAccount(account.name, token)
+        link = await new_signin_link(store, account.id)
+    return FirstAccount(account.name, token, link)
 
 
 def curl_example(base_url: str, token: str) -> str:
@@ -60,6 +63,11 @@ def welcome(first: FirstAccount, base_url: str) -> list[str]:
         "Try it:",
         "",
         "  " + curl_example(base_url, first.token),
+        "",
+        f"Dashboard: {base_url}/ . Set its sign-in email and password at this one-time link",
+        "(valid 2 days; `mailsift accounts signin-link admin --email E` makes another):",
+        "",
+        f"  {base_url}/signin/link/{first.signin_link}",
         "",
         "Its API token, shown only this once (mailsift accounts rotate-token makes a new one):",
         first.token,
@@ -78,7 +86,7 @@ def serve(
     upgrade(url)
     first = asyncio.run(ensure_first_account(url))
     if first is not None:
-        base_url = config.public_url or f"http://{_url_host(settings.host)}:{settings.port}"
+        base_url = config.public_url or f"http://{url_host(settings.host)}:{settings.port}"
         for line in welcome(first, base_url):
             echo(line)
     app = create_app(settings, config, workers=config.workers if workers else 0)
@@ -93,9 +101,3 @@ def serve(
         )
     )
     server.run()
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine answers locally
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host

@@ -67,12 +67,18 @@ def header_row(job: Job) -> list[str]:
     return [*names, *RESULT_COLUMNS]
 
 
-async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator[bytes]:
+ALL: Literal["all"] = "all"  # one more file: every address with its result, in file order
+
+
+async def iter_result_csv(
+    store: Store, job: Job, which: Which | Literal["all"]
+) -> AsyncIterator[bytes]:
     """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
     yield _encode([safe_cells(header)])
-    query = _items(job).where(JobItem.result.in_(FILES[which]))
+    chosen = JobItem.result.is_not(None) if which == ALL else JobItem.result.in_(FILES[which])
+    query = _items(job).where(chosen)
     async with store.read() as session, _partitions(session, query) as partitions:
         async for rows in partitions:
             yield _encode(_line(row, width) for row in rows)

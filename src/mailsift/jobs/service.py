@@ -9,6 +9,7 @@ by a child process (``jobs.listreader``), so that reading it and storing it use 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -69,11 +70,13 @@ async def create_job(
     callback_url: str | None = None,
     limits: IntakeLimits | None = None,
     read_in_child: bool | None = None,
+    email_column: int | None = None,
 ) -> Job:
     """Take in the list at ``path`` (``filename`` as uploaded) and queue it for verification.
 
     ``read_in_child``: read the list in a child process while this one stores it; by default
     for files of ``CHILD_READER_MIN_BYTES`` or more, where that pays for starting the child.
+    ``email_column`` (0-based) overrides the column the intake found, as the uploader chose.
     Raises ``IntakeError`` for a list that cannot be read, or whatever ``reserve`` raises;
     either way nothing of the job stays in the store.
     """
@@ -82,6 +85,8 @@ async def create_job(
     fingerprint = await asyncio.to_thread(file_fingerprint, path)
     limits = limits or IntakeLimits()
     layout = await asyncio.to_thread(sniff_layout, path, filename=filename, limits=limits)
+    if email_column is not None:
+        layout = dataclasses.replace(layout, email_column=email_column)
     if read_in_child is None:
         read_in_child = await asyncio.to_thread(os.path.getsize, path) >= CHILD_READER_MIN_BYTES
     read = batches_in_child if read_in_child else _batches_in_thread

@@ -50,6 +50,7 @@ class ListFile:
 
     path: Path
     filename: str
+    email_column: int | None = None  # 0-based; None: the column the intake finds
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ async def submit_lists(
                 reserve=reserve,
                 callback_url=options.callback_url,
                 limits=limits,
+                email_column=file.email_column,
             )
         except BaseException as exc:
             await withdraw(store, created, WITHDRAWN)
