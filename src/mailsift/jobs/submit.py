@@ -50,7 +50,9 @@ class ListFile:
 
     path: Path
     filename: str
-    email_column: int | None = None  # 0-based; None: the column the intake finds
+    # Where the addresses are (a name or 1-based number), when the intake's guess is not wanted.
+    sheet: str | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,8 @@ async def submit_lists(
                 reserve=reserve,
                 callback_url=options.callback_url,
                 limits=limits,
-                email_column=file.email_column,
+                sheet=file.sheet,
+                column=file.column,
             )
         except BaseException as exc:
             await withdraw(store, created, WITHDRAWN)

@@ -94,18 +94,16 @@ async def convert(request: Request) -> Response:
 
 
 def _csv_line(line: LedgerLine) -> list[str]:
-    return safe_cells(
-        [
-            line.at.isoformat(timespec="seconds"),
-            line.kind,
-            str(line.monthly_change),
-            str(line.monthly_after),
-            str(line.api_change),
-            str(line.api_after),
-            line.note,
-            line.job_name,
-        ]
-    )
+    # Numbers and kinds are our own words; only the notes and file names could hold a formula.
+    return [
+        line.at.isoformat(timespec="seconds"),
+        line.kind,
+        str(line.monthly_change),
+        str(line.monthly_after),
+        str(line.api_change),
+        str(line.api_after),
+        *safe_cells([line.note, line.job_name]),
+    ]
 
 
 @router.get("/credits/ledger.csv")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -18,10 +19,11 @@ from mailsift.jobs.submit import ListFile, Refusal, SubmitOptions, spends, submi
 from mailsift.store.models import JobSource
 from mailsift.web import staging
 from mailsift.web.auth import Visitor, check_csrf, form_of, service, visitor
-from mailsift.web.preview import ListPreview, preview_list
+from mailsift.web.preview import ListCheck, check_list
 from mailsift.web.render import view
 
 PASTED_NAME = "pasted-addresses.txt"
+MAX_FILES = 100
 router = APIRouter(include_in_schema=False)
 
 
@@ -31,8 +33,10 @@ class FileCheck:
 
     index: int
     filename: str
-    preview: ListPreview | None
+    check: ListCheck | None
     refused: str = ""
+    sheet: str | None = None  # the uploader's choices, as the intake takes them
+    column: str | None = None
 
 
 def _root(request: Request) -> Path:
@@ -82,29 +86,34 @@ def _again(request: Request, signed_in: Visitor, message: str, status: int = 422
     return response
 
 
-def _columns_chosen(values: dict[str, str], count: int) -> dict[int, int]:
-    chosen: dict[int, int] = {}
+Choices = dict[int, tuple[str | None, str | None]]
+
+
+def _choices(values: dict[str, str], count: int) -> Choices:
+    """The sheet and column (a 1-based number) the uploader chose for each file."""
+    chosen: Choices = {}
     for n in range(count):
-        value = values.get(f"column_{n}", "")
-        if value.isdigit():
-            chosen[n] = int(value)
+        column = values.get(f"column_{n}", "").strip()
+        sheet = values.get(f"sheet_{n}", "").strip()
+        chosen[n] = (sheet or None, column if column.isdigit() else None)
     return chosen
 
 
 async def _checks(
-    request: Request, files: list[staging.StagedFile], chosen: dict[int, int]
+    request: Request, files: list[staging.StagedFile], chosen: Choices
 ) -> list[FileCheck]:
     limits = _limits(request)
     checks = []
     for n, file in enumerate(files):
+        sheet, column = chosen.get(n, (None, None))
         try:
-            preview = await asyncio.to_thread(
-                preview_list, file.path, file.filename, limits, chosen.get(n)
+            check = await asyncio.to_thread(
+                partial(check_list, file.path, file.filename, limits, sheet=sheet, column=column)
             )
         except IntakeError as exc:
-            checks.append(FileCheck(n, file.filename, None, exc.message))
+            checks.append(FileCheck(n, file.filename, None, exc.message, sheet, column))
             continue
-        checks.append(FileCheck(n, file.filename, preview))
+        checks.append(FileCheck(n, file.filename, check, "", sheet, column))
     return checks
 
 
@@ -112,7 +121,7 @@ async def _preview_page(
     request: Request,
     signed_in: Visitor,
     stage_id: str,
-    chosen: dict[int, int],
+    chosen: Choices,
     *,
     message: str = "",
     status: int = 200,
@@ -121,8 +130,8 @@ async def _preview_page(
     if files is None:
         return _again(request, signed_in, "That upload is gone: upload the lists again.", 404)
     checks = await _checks(request, files, chosen)
-    accepted = [check for check in checks if check.preview is not None]
-    needed = sum(check.preview.credits_needed for check in accepted if check.preview)
+    accepted = [check for check in checks if check.check is not None]
+    needed = sum(check.check.credits_needed for check in accepted if check.check)
     response = view(
         request,
         signed_in,
@@ -142,7 +151,7 @@ async def _preview_page(
 async def preview(request: Request, stage_id: str) -> Response:
     signed_in = await visitor(request)
     values = dict(request.query_params.items())
-    return await _preview_page(request, signed_in, stage_id, _columns_chosen(values, 100))
+    return await _preview_page(request, signed_in, stage_id, _choices(values, MAX_FILES))
 
 
 @router.post("/upload/{stage_id}/start")
@@ -155,10 +164,10 @@ async def start(request: Request, stage_id: str) -> Response:
     files = staging.staged(root, signed_in.signed.session_id, stage_id)
     if files is None:
         return _again(request, signed_in, "That upload is gone: upload the lists again.", 404)
-    chosen = _columns_chosen(values, len(files))
+    chosen = _choices(values, len(files))
     wanted = {int(str(v)) for k, v in form.multi_items() if k == "file" and str(v).isdigit()}
     lists = [
-        ListFile(file.path, file.filename, chosen.get(n))
+        ListFile(file.path, file.filename, *chosen[n])
         for n, file in enumerate(files)
         if n in wanted
     ]
