@@ -154,6 +154,7 @@ async def job_detail(request: Request, public_id: str) -> Response:
         downloads=downloads,
         cancellable=job.stage in ACTIVE_STAGES,
         cancelled=request.query_params.get("cancelled", ""),
+        words=RESULT_WORDS,
     )
 
 
