@@ -9,6 +9,8 @@ import time
 
 import httpx
 
+from mailsift.accounts.service import grant_credits
+from mailsift.store import Store
 from tests.api.conftest import FakeEngine, ServerFactory
 from tests.web.conftest import Harness, Owner, csrf_of, dashboard_owner, signed_in
 
@@ -301,3 +303,25 @@ def test_live_progress_streams_as_server_sent_events(make_server: ServerFactory)
                 break
     assert '"stage": "Completed"' in seen[-1]
     assert '"percentage": "100.00"' in seen[-1]
+
+
+def test_ledger_balances_after_add_up_across_pages(server: Harness) -> None:
+    owner = dashboard_owner(server, monthly=0, api=0)
+
+    async def grants(store: Store) -> None:
+        for n in range(1, 61):
+            await grant_credits(store, owner.name, monthly=n, api=2 * n, note=f"grant {n}")
+
+    server.run(grants)
+    client = signed_in(server, owner)
+    rows = list(csv.reader(io.StringIO(client.get("/credits/ledger.csv").text)))[1:]
+    assert len(rows) == 60  # no starting grant: the account began empty
+    monthly_after = [int(row[3]) for row in rows]
+    api_after = [int(row[5]) for row in rows]
+    assert monthly_after[0] == sum(range(1, 61))
+    assert api_after[0] == 2 * sum(range(1, 61))
+    for newer, older, row in zip(monthly_after, monthly_after[1:], rows, strict=False):
+        assert newer - int(row[2]) == older
+    second = client.get("/credits?page=2").text
+    assert "Page 2 of 2" in second
+    assert f"<td>{sum(range(1, 11)):,}</td>" in second  # monthly after the tenth grant

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 
 from mailsift.accounts.logins import hash_secret
 from mailsift.store.engine import Store
-from mailsift.store.models import WebSession, utcnow
+from mailsift.store.models import Account, WebSession, utcnow
 
 SESSION_TTL = timedelta(days=14)
 
@@ -49,17 +49,21 @@ async def open_session(store: Store, account_id: int, ttl: timedelta = SESSION_T
     return token
 
 
-async def find_session(store: Store, token: str) -> SignedIn | None:
+async def find_session(store: Store, token: str) -> tuple[SignedIn, Account] | None:
+    """The live session with this cookie token, and its account (one indexed lookup)."""
     if not token:
         return None
-    query = select(WebSession.id, WebSession.account_id, WebSession.csrf_token).where(
-        WebSession.token_hash == hash_secret(token), WebSession.expires_at > utcnow()
+    query = (
+        select(WebSession.id, WebSession.csrf_token, Account)
+        .join(Account, Account.id == WebSession.account_id)
+        .where(WebSession.token_hash == hash_secret(token), WebSession.expires_at > utcnow())
     )
     async with store.read() as session:
         row = (await session.execute(query)).first()
     if row is None:
         return None
-    return SignedIn(int(row[0]), int(row[1]), str(row[2]))
+    session_id, csrf, account = row
+    return SignedIn(int(session_id), account.id, str(csrf)), account
 
 
 async def close_session(store: Store, token: str) -> None:
@@ -85,10 +89,13 @@ async def set_flash(store: Store, session_id: int, text: str) -> None:
 
 
 async def take_flash(store: Store, session_id: int) -> str:
+    query = select(WebSession.flash).where(WebSession.id == session_id)
+    async with store.read() as session:
+        if not await session.scalar(query):
+            return ""  # the usual case: no write needed
     async with store.write() as session:
-        text = await session.scalar(select(WebSession.flash).where(WebSession.id == session_id))
-        if text:
-            await session.execute(
-                update(WebSession).where(WebSession.id == session_id).values(flash="")
-            )
+        text = await session.scalar(query)
+        await session.execute(
+            update(WebSession).where(WebSession.id == session_id).values(flash="")
+        )
     return str(text or "")

@@ -17,7 +17,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailsift.accounts.statement import account_by_id
 from mailsift.accounts.websessions import SESSION_TTL, SignedIn, find_session
 from mailsift.api.service import ApiService
 from mailsift.store.models import Account
@@ -59,13 +58,13 @@ def service(request: Request) -> ApiService:
 async def visitor(request: Request) -> Visitor:
     token = request.cookies.get(SESSION_COOKIE, "")
     store = service(request).store
-    signed = await find_session(store, token)
-    account = await account_by_id(store, signed.account_id) if signed else None
-    if signed is None or account is None:
+    found = await find_session(store, token)
+    if found is None:
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
         raise SignInFirst(target)
+    signed, account = found
     return Visitor(signed, account, token)
 
 

@@ -36,6 +36,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates change only with a release
     )
     env.filters["number"] = lambda n: f"{int(n):,}"
     env.filters["signed"] = lambda n: f"{int(n):+,}" if n else "0"
