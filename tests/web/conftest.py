@@ -18,6 +18,7 @@ from tests.api.conftest import (  # noqa: F401 (the live server's fixtures, shar
     make_server,
     server,
 )
+from tests.api.test_serve import serve, serve_env  # noqa: F401 (mailsift serve's fixtures)
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
