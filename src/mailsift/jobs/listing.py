@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
 from mailsift.store.models import Job, JobItem, JobStage, utcnow
@@ -24,6 +25,7 @@ class JobPage:
     page: int  # 1-based
     pages: int
     total: int
+    counts: dict[int, dict[str, int]]  # per job id: addresses with each result so far
 
 
 def _visible(account_id: int) -> list[ColumnElement[bool]]:
@@ -55,7 +57,8 @@ async def job_page(
             .limit(size)
         )
         jobs = list((await session.execute(query)).scalars())
-    return JobPage(jobs, page, pages, total)
+        counts = await _counts(session, [job.id for job in jobs])
+    return JobPage(jobs, page, pages, total, counts)
 
 
 async def owned_job(store: Store, account_id: int, public_id: str) -> Job | None:
@@ -85,6 +88,11 @@ async def owned_jobs(store: Store, account_id: int, public_ids: list[str]) -> li
 
 async def counts_by_result(store: Store, job_ids: list[int]) -> dict[int, dict[str, int]]:
     """For each job, how many of its addresses have each result so far."""
+    async with store.read() as session:
+        return await _counts(session, job_ids)
+
+
+async def _counts(session: AsyncSession, job_ids: list[int]) -> dict[int, dict[str, int]]:
     counts: dict[int, dict[str, int]] = {job_id: {} for job_id in job_ids}
     if not job_ids:
         return counts
@@ -93,7 +101,6 @@ async def counts_by_result(store: Store, job_ids: list[int]) -> dict[int, dict[s
         .where(JobItem.job_id.in_(job_ids), JobItem.result.is_not(None))
         .group_by(JobItem.job_id, JobItem.result)
     )
-    async with store.read() as session:
-        for job_id, result, count in (await session.execute(query)).all():
-            counts[int(job_id)][str(result)] = int(count)
+    for job_id, result, count in (await session.execute(query)).all():
+        counts[int(job_id)][str(result)] = int(count)
     return counts

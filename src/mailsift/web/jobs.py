@@ -63,8 +63,7 @@ async def jobs_list(request: Request) -> Response:
         search=search,
         page=int(page_no) if page_no.isdigit() else 1,
     )
-    counts = await counts_by_result(service(request).store, [job.id for job in listing.jobs])
-    rows = [progress_of(job, counts[job.id]) for job in listing.jobs]
+    rows = [progress_of(job, listing.counts[job.id]) for job in listing.jobs]
     return view(
         request,
         signed_in,
