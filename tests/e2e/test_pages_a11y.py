@@ -53,3 +53,52 @@ def test_every_page(make_server: ServerFactory, page: Page, screenshots: Path) -
     for name in ("signin", "upload", "preview", "job", "jobs", "check", "credits", "api"):
         assert (screenshots / f"{name}.png").stat().st_size > 0
         assert (screenshots / f"{name}-375.png").stat().st_size > 0
+
+
+DROP_SCRIPT = """() => {
+  const data = new DataTransfer();
+  const list = new File(["email\\nok.dropped@example.com\\n"], "dropped.csv", {type: "text/csv"});
+  data.items.add(list);
+  const zone = document.getElementById("dropzone");
+  const options = {dataTransfer: data, bubbles: true, cancelable: true};
+  zone.dispatchEvent(new DragEvent("dragover", options));
+  zone.dispatchEvent(new DragEvent("drop", options));
+}"""
+
+
+def test_a_dropped_file_is_uploaded(make_server: ServerFactory, page: Page) -> None:
+    server = make_server(engine=FakeEngine(), workers=1)
+    owner = off_loop(dashboard_owner, server)
+    sign_in(page, server.url, owner)
+    page.evaluate(DROP_SCRIPT)
+    expect(page.locator("#dropped")).to_have_text("Chosen: dropped.csv")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="dropped.csv")).to_be_visible()
+    expect(page.locator('[data-summary="credits"]')).to_have_text("1")
+
+
+def test_progress_falls_back_to_polling_without_event_streams(
+    make_server: ServerFactory, page: Page
+) -> None:
+    server = make_server(engine=FakeEngine(delay=0.05), workers=1)
+    owner = off_loop(dashboard_owner, server)
+    asked: list[str] = []
+    page.route("**/jobs/events*", lambda route: route.abort())  # a proxy that drops streams
+    page.on("request", lambda request: asked.append(request.url))
+    sign_in(page, server.url, owner)
+    page.locator("#file").set_input_files(
+        files=[
+            {
+                "name": "slow.txt",
+                "mimeType": "text/plain",
+                "buffer": "".join(f"ok.{n}@example.com\n" for n in range(300)).encode(),
+            }
+        ]
+    )
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name=re.compile("Start verifying")).click()
+    public_id = page.url.rsplit("/", 1)[1]
+    page.goto(f"{server.url}/jobs")
+    row = page.locator(f'[data-job="{public_id}"]')
+    expect(row.locator('[data-field="stage"]')).to_have_text("Completed", timeout=60_000)
+    assert any("/jobs/progress?ids=" in url for url in asked)

@@ -8,7 +8,6 @@ the embedded workers. A chunk they were running is queued again at the next star
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from mailsift.accounts.logins import new_signin_link
 from mailsift.accounts.service import count_accounts, create_account
 from mailsift.api.app import create_app
 from mailsift.api.config import ApiSettings, url_host
+from mailsift.api.docs import curl_example
 from mailsift.settings import Settings
 from mailsift.store import database_url, open_store, upgrade
 
@@ -47,13 +47,6 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
         )
         link = await new_signin_link(store, account.id)
     return FirstAccount(account.name, token, link)
-
-
-def curl_example(base_url: str, token: str) -> str:
-    return (
-        f"curl -X POST {base_url}/email_verification/ "
-        f"-d user_API_token={shlex.quote(token)} -d email=someone@example.com"
-    )
 
 
 def welcome(first: FirstAccount, base_url: str) -> list[str]:

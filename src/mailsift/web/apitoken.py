@@ -3,26 +3,18 @@ line with this server's address, and the way to the API's documentation."""
 
 from __future__ import annotations
 
-import shlex
-
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mailsift.accounts.service import rotate_token
 from mailsift.accounts.websessions import set_flash, take_flash
+from mailsift.api.docs import curl_example
 from mailsift.web.auth import form_of, service, visitor
 from mailsift.web.render import view
 
 PLACEHOLDER = "YOUR_API_TOKEN"
 router = APIRouter(include_in_schema=False)
-
-
-def curl_line(base_url: str, token: str) -> str:
-    return (
-        f"curl -X POST {base_url}/email_verification/ "
-        f"-d user_API_token={shlex.quote(token)} -d email=someone@example.com"
-    )
 
 
 @router.get("/api-token")
@@ -37,7 +29,7 @@ async def token_page(request: Request) -> Response:
         "api_token.html",
         token=token,
         hint=signed_in.account.token_hint,
-        curl=curl_line(base_url, token or PLACEHOLDER),
+        curl=curl_example(base_url, token or PLACEHOLDER),
         base_url=base_url,
     )
 

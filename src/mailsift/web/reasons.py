@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailsift.api.answers import VENDOR_STATUS
 from mailsift.verify.model import Reason, Result
 
 RESULT_ORDER = (Result.VALID, Result.INVALID, Result.RISKY, Result.UNKNOWN)
-RESULT_WORDS = {
-    Result.VALID: "Valid",
-    Result.INVALID: "Invalid",
-    Result.RISKY: "Risky",
-    Result.UNKNOWN: "Unknown",
-}
+RESULT_WORDS = VENDOR_STATUS  # Valid, Invalid, Risky, Unknown: the words the API answers with
 # Chart colours, each with at least 3:1 contrast against white (WCAG 1.4.11).
 RESULT_COLOURS = {
     Result.VALID: "#1f7a3a",
