@@ -34,6 +34,7 @@ EVENT_INTERVAL = 1.0
 EVENT_STREAM_SECONDS = 60.0  # then the browser reconnects (EventSource does so by itself)
 MAX_WATCHED = 50
 DOWNLOADABLE = (JobStage.COMPLETED, JobStage.CANCELLED)
+SHOWN_RESULTS = ("valid", "invalid", "risky", "unknown")
 router = APIRouter(include_in_schema=False)
 
 
@@ -48,8 +49,16 @@ def progress_of(job: Job, counts: dict[str, int] | None = None) -> dict[str, obj
         "left": duration(seconds_left(job)),
         "active": job.stage in ACTIVE_STAGES,
         "counts": counts or {},
+        "summary": counts_text(job.done, job.total, counts or {}),
         "message": job.message,
     }
+
+
+def counts_text(done: int, total: int, counts: dict[str, int]) -> str:
+    """``40 of 100 done · valid 30 · invalid 10``, as the page shows it (live updates too)."""
+    parts = [f"{done:,} of {total:,} done"]
+    parts += [f"{result} {counts[result]:,}" for result in SHOWN_RESULTS if counts.get(result)]
+    return " · ".join(parts)
 
 
 @router.get("/jobs")

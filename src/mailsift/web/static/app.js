@@ -28,14 +28,6 @@
     input.addEventListener("change", names);
   }
 
-  function countsText(item) {
-    var text = item.done.toLocaleString("en") + " of " + item.total.toLocaleString("en") + " done";
-    ["valid", "invalid", "risky", "unknown"].forEach(function (r) {
-      if (item.counts[r]) text += " · " + r + " " + item.counts[r].toLocaleString("en");
-    });
-    return text;
-  }
-
   function show(items) {
     items.forEach(function (item) {
       document.querySelectorAll('[data-job="' + item.id + '"]').forEach(function (box) {
@@ -44,7 +36,7 @@
         box.querySelector('[data-field="percentage"]').textContent = item.percentage;
         box.querySelector('[data-field="stage"]').textContent = item.stage;
         box.querySelector('[data-field="left"]').textContent = item.left ? " · " + item.left + " left" : "";
-        box.querySelector('[data-field="counts"]').textContent = countsText(item);
+        box.querySelector('[data-field="counts"]').textContent = item.summary;
       });
     });
   }
