@@ -36,7 +36,9 @@ PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: while Playwright runs, its event loop counts as running
+# in this thread, and the asynchronous tests of the modules after these could not start theirs.
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM}: apt-get install chromium (browser tests)"
@@ -47,7 +49,7 @@ def playwright_session() -> Iterator[Playwright]:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     launched = playwright_session.chromium.launch(executable_path=str(CHROMIUM), headless=True)
     try:
