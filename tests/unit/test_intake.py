@@ -49,7 +49,9 @@ def take(path: Path, **sniff: object) -> tuple[ListLayout, list[IntakeRow], Inta
     layout = sniff_layout(path, **sniff)  # type: ignore[arg-type]
     stats = IntakeStats()
     rows = list(read_list(path, layout, stats))
-    assert stats.rows == stats.unique + stats.duplicates + stats.blank + stats.syntax_invalid
+    assert stats.rows + stats.more_in_cell == (
+        stats.unique + stats.duplicates + stats.blank + stats.syntax_invalid
+    )
     assert stats.unique + stats.syntax_invalid == len(rows)
     return layout, rows, stats
 

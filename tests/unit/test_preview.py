@@ -5,28 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import xlsxwriter
 
 from mailsift.jobs.intake import IntakeError, UnknownChoice
 from mailsift.jobs.preview import SheetInfo, preview_list
-
-
-def write_workbook(path: Path, sheets: dict[str, list[list[str]]], hidden: set[str]) -> Path:
-    book = xlsxwriter.Workbook(str(path))
-    for name, rows in sheets.items():
-        sheet = book.add_worksheet(name)
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row):
-                sheet.write_string(r, c, value)
-        if name in hidden:
-            sheet.hide()
-    book.close()
-    return path
+from tests.unit.test_intake_choices import write_book
 
 
 @pytest.fixture
 def workbook(tmp_path: Path) -> Path:
-    return write_workbook(
+    return write_book(
         tmp_path / "contacts.xlsx",
         {
             "Cover": [["Contacts export"], ["Questions: help@acme.example"]],
@@ -38,7 +25,7 @@ def workbook(tmp_path: Path) -> Path:
             ],
             "Archive": [[f"old{n}@z.example"] for n in range(5)],
         },
-        hidden={"Archive"},
+        hidden=("Archive",),
     )
 
 

@@ -151,7 +151,8 @@ class _Run:
         fingerprint = await asyncio.to_thread(file_fingerprint, file)
         job = await find_resumable(store, fingerprint, source=JobSource.CLI)
         sheet, column = self.choice
-        if job is not None and (job.layout or {}).get("choice") == choice_json(sheet, column):
+        choice = choice_json(sheet, column)
+        if job is not None and (job.layout or {}).get("choice", choice_json(None, None)) == choice:
             stderr.print(
                 f"Resuming {escape(file.name)}: {job.done:,} of {job.total:,} already verified."
             )

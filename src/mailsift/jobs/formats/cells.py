@@ -7,7 +7,8 @@
 - ``mailto:addr?subject=...``: the address, percent-decoded, its query dropped;
 - surrounding quotes, whitespace, a trailing ``;`` or ``,``, a trailing dot after the domain
   (``a@example.com.``, as at the end of a sentence): dropped;
-- several addresses separated by ``,`` or ``;`` outside quotes, brackets and comments: each one.
+- several addresses separated by ``,``, ``;`` or `` ::: `` (how Google Contacts joins them)
+  outside quotes, brackets and comments: each one.
   Pieces without an ``@`` beside pieces with one are parts of a display name
   (``Doe, John <john@example.com>``) and are dropped.
 
@@ -45,6 +46,8 @@ def cell_addresses(text: str) -> list[str]:
         return [text]
     if is_blank_cell(text):
         return []
+    if ":::" in text:
+        text = text.replace(":::", ";")
     if "mailto:" in text.lower():
         text = _MAILTO.sub(lambda match: unquote(match.group(1)), text)
     pieces = [cleaned for piece in _split(text) if (cleaned := _clean(piece))]

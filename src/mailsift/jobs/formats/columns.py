@@ -147,8 +147,11 @@ class DelimitedTable:
 def choose_delimiter(
     lines: list[str], candidates: Sequence[str], is_address: IsAddress, *, complete: bool
 ) -> DelimitedTable | None:
-    """The candidate whose split finds addresses on the most rows, then the most regular and
-    widest table.
+    """The candidate whose split gives an email column and the most regular, widest table.
+
+    A split that strands addresses (a tenth of the rows or more end before the email column but
+    hold an address, as ``Doe, John <john@example.com>`` lines split at the comma do) loses to
+    one that does not.
 
     ``complete``: ``lines`` is the whole file; otherwise the last record may be cut and is dropped.
     A table of one column is the one-value-a-line layout, delimiter "", unless its values are
@@ -157,7 +160,7 @@ def choose_delimiter(
     belong to the display name.)
     """
     quoted = any(line.startswith('"') for line in lines)
-    best: tuple[tuple[int, bool, float, int], DelimitedTable] | None = None
+    best: tuple[tuple[bool, bool, float, int], DelimitedTable] | None = None
     for delimiter in (*candidates, ""):
         rows = _split(lines, delimiter, complete=complete)
         email = None if rows is None else locate_email_column(rows, is_address)
@@ -167,22 +170,23 @@ def choose_delimiter(
         one_column_csv = delimiter == "," and quoted and _is_csv(lines, complete)
         if width <= 1 and delimiter and not one_column_csv:
             continue  # one column: the "" candidate's business
-        key = (_coverage(rows, email, is_address), width > 1, regularity, width)
+        key = (not _strands(rows, email, is_address), width > 1, regularity, width)
         if best is None or key > best[0]:
             best = (key, DelimitedTable(delimiter, rows, email))
     return None if best is None else best[1]
 
 
-def _coverage(rows: list[list[str]], email: EmailColumn, is_address: IsAddress) -> int:
-    """In tenths, the share of the rows with text below the header that have an address."""
+def _strands(rows: list[list[str]], email: EmailColumn, is_address: IsAddress) -> bool:
+    """Whether a tenth or more of the rows below the header end before the email column yet
+    hold an address: the sign of a delimiter that cuts through the addresses' cells."""
     below = rows if email.header_row is None else rows[email.header_row + 1 :]
     column = email.column
-    filled = hits = 0
+    filled = stranded = 0
     for row in below:
         if _has_text(row):
             filled += 1
-            hits += column < len(row) and is_address(row[column])
-    return 10 * hits // filled if filled else 0
+            stranded += len(row) <= column and any(map(is_address, row))
+    return filled > 0 and 10 * stranded >= filled
 
 
 def _is_csv(lines: list[str], complete: bool) -> bool:
