@@ -263,8 +263,10 @@ def main() -> None:
     print(f"{options.jobs:,} jobs in the account; {options.requests} requests per page")
     print(f"{'page':50} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU ms':>8}")
     for row in figures:
+        path = row["path"][:50]
         print(
-            f"{row['path'][:58]:58} {row['p50_ms']:8.2f} {row['p95_ms']:8.2f} {row['max_ms']:8.2f}"
+            f"{path:50} {row['p50_ms']:8.2f} {row['p95_ms']:8.2f} {row['max_ms']:8.2f} "
+            f"{row['server_cpu_ms']:8.2f}"
         )
     print(f"wall {wall:.1f} s, server CPU {cpu:.1f} s (CPU ms: the server's, per request)")
     print(f"load average during the run: {os.getloadavg()[0]:.1f}")
