@@ -7,6 +7,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from mailsift.accounts.logins import new_signin_link
+from mailsift.store import Store
 from tests.api.conftest import FakeEngine
 from tests.e2e.conftest import check_page, off_loop, sign_in
 from tests.web.conftest import ServerFactory, dashboard_owner
@@ -102,3 +104,26 @@ def test_progress_falls_back_to_polling_without_event_streams(
     row = page.locator(f'[data-job="{public_id}"]')
     expect(row.locator('[data-field="stage"]')).to_have_text("Completed", timeout=60_000)
     assert any("/jobs/progress?ids=" in url for url in asked)
+
+
+def test_the_one_time_link_pages(make_server: ServerFactory, page: Page, screenshots: Path) -> None:
+    server = make_server(engine=FakeEngine(), workers=0)
+    owner = off_loop(dashboard_owner, server)
+
+    async def link(store: Store) -> str:
+        return await new_signin_link(store, owner.account_id)
+
+    url = f"{server.url}/signin/link/{off_loop(server.run, link)}"
+    page.goto(url)
+    check_page(page, "set-password", screenshots)
+    page.get_by_label("New password").fill("a new long password")
+    page.get_by_label("The same password again").fill("another one entirely")
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("The two passwords differ.")
+    page.get_by_label("New password").fill("a new long password")
+    page.get_by_label("The same password again").fill("a new long password")
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page).to_have_url(f"{server.url}/upload")
+    page.goto(url)
+    expect(page.get_by_role("heading", level=1)).to_have_text("This sign-in link no longer works")
+    check_page(page, "link-used", screenshots)
