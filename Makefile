@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster bench-limits clean
+.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster bench-limits bench-dashboard clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-cluster: $(STAMP)
 
 bench-limits: $(STAMP)
 	$(BIN)/python -m bench.limits_bench
+
+bench-dashboard: $(STAMP)
+	$(BIN)/python -m bench.dashboard_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

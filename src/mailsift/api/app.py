@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailsift import __version__
+from mailsift import __version__, web
 from mailsift.api import downloads, routes
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import install_handlers
@@ -83,4 +83,5 @@ def create_app(
         )
     app.include_router(routes.build_router())
     app.include_router(downloads.build_router())
+    web.install(app)
     return app

@@ -84,3 +84,10 @@ class ApiSettings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL for a browser on this machine."""
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine answers locally
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

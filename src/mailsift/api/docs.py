@@ -6,6 +6,7 @@ bodies are described here by hand; the answers are pydantic models used only for
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -187,3 +188,10 @@ def failures(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "The database cannot be reached: try again (see Retry-After).",
     }
     return {code: {"model": Failure, "description": meaning[code]} for code in codes}
+
+
+def curl_example(base_url: str, token: str) -> str:
+    return (
+        f"curl -X POST {base_url}/email_verification/ "
+        f"-d user_API_token={shlex.quote(token)} -d email=someone@example.com"
+    )

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from mailsift.accounts.credits import charge_one, refund_one
 from mailsift.accounts.errors import AccountError, InsufficientCredit
 from mailsift.accounts.service import convert_credits as convert
 from mailsift.api import docs
@@ -21,10 +20,9 @@ from mailsift.api.errors import ApiError
 from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
 from mailsift.api.ratelimit import too_many
 from mailsift.api.service import ApiService
+from mailsift.jobs.realtime import verify_charged
 from mailsift.jobs.submit import ListFile, Refusal, RefusalKind, SubmitOptions, spends, submit_lists
 from mailsift.store.models import JobSource
-from mailsift.verify.address import ParsedAddress, parse_address
-from mailsift.verify.model import Reason, Verification
 
 
 class DirectRoute(APIRoute):
@@ -131,29 +129,11 @@ async def email_verification(request: Request) -> JSONResponse:
     if wait:
         raise too_many("real-time verifications", wait)
     within = timeout or api.config.realtime_timeout
-    verification = await _verify_charged(api, account_id, email, within)
-    return JSONResponse(realtime_answer(verification))
-
-
-async def _verify_charged(
-    api: ApiService, account_id: int, email: str, within: float
-) -> Verification:
-    """Verify, charging one credit; given back when the engine itself failed."""
-    billable = isinstance(parse_address(email), ParsedAddress)
-    if billable:
-        try:
-            await charge_one(api.store, account_id, note="real-time verification")
-        except InsufficientCredit as exc:
-            raise ApiError(402, exc.message) from exc
     try:
-        verification = await api.verifier.verify_one(email, within=within)
-    except BaseException:  # the engine failed, or the server is shutting down
-        if billable:
-            await refund_one(api.store, account_id, note="verification failed")
-        raise
-    if billable and verification.reason == Reason.UNEXPECTED_ERROR:
-        await refund_one(api.store, account_id, note="verification failed")
-    return verification
+        verification = await verify_charged(api.store, api.verifier, account_id, email, within)
+    except InsufficientCredit as exc:
+        raise ApiError(402, exc.message) from exc
+    return JSONResponse(realtime_answer(verification))
 
 
 async def convert_credits(request: Request) -> JSONResponse:

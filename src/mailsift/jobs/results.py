@@ -66,12 +66,18 @@ def _email_column(job: Job) -> int:
     return int((job.layout or {}).get("email_column", 0))
 
 
-async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator[bytes]:
+ALL: Literal["all"] = "all"  # one more file: every address with its result, in file order
+
+
+async def iter_result_csv(
+    store: Store, job: Job, which: Which | Literal["all"]
+) -> AsyncIterator[bytes]:
     """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
     header = header_row(job)
     width, column = len(header) - len(RESULT_COLUMNS), _email_column(job)
     yield _encode([safe_cells(header)])
-    async with result_pieces(store, job.id, FILES[which]) as pieces:
+    chosen = None if which == ALL else FILES[which]
+    async with result_pieces(store, job.id, chosen) as pieces:
         async for rows in pieces:
             yield _encode(_line(row, width, column) for row in rows)
 

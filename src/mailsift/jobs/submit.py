@@ -50,6 +50,9 @@ class ListFile:
 
     path: Path
     filename: str
+    # Where the addresses are (a name or 1-based number), when the intake's guess is not wanted.
+    sheet: str | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +108,8 @@ async def submit_lists(
                 callback_url=options.callback_url,
                 link_base=options.link_base,
                 limits=limits,
-                sheet=options.sheet,
-                column=options.email_column,
+                sheet=file.sheet or options.sheet,  # a file's own choice, else the upload's
+                column=file.column or options.email_column,
             )
         except BaseException as exc:
             await withdraw(store, created, WITHDRAWN)

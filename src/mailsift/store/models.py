@@ -262,3 +262,61 @@ def percentage(done: int, total: int) -> str:
         return "100.00"
     hundredths = min(done, total) * 10_000 // total
     return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+# --- the dashboard's sign-in ---------------------------------------------------------------
+
+
+class Login(Base):
+    """An account's dashboard sign-in: an email address and an Argon2 hash of its password."""
+
+    __tablename__ = "logins"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str | None] = mapped_column(Text)  # None: only a sign-in link works
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser; the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # A token shown once on the API page after it was made, then forgotten.
+    flash: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class SigninLink(Base):
+    """A one-time sign-in link (its token kept as a SHA-256), to set a first password."""
+
+    __tablename__ = "signin_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SigninFailure(Base):
+    """Failed sign-ins counted per key (``login:<email>`` or ``client:<address>``)."""
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
