@@ -32,7 +32,7 @@ from mailsift.jobs.items import (
 )
 from mailsift.jobs.listreader import batches_in_child
 from mailsift.store.bulk import BulkInsert
-from mailsift.store.chunks import queue_chunks
+from mailsift.store.chunks import cluster_chunks, queue_chunks
 from mailsift.store.engine import Store
 from mailsift.store.models import (
     ACTIVE_STAGES,
@@ -285,7 +285,8 @@ async def _queue_job(
             await reserve(session, job, counts.pending)
         if counts.pending:
             job.stage = JobStage.IN_QUEUE
-            await queue_chunks(session, job_id, range(counts.chunks(chunk_size)))
+            chunks = await cluster_chunks(session, job_id, chunk_size)
+            await queue_chunks(session, job_id, range(chunks))
         else:  # nothing to probe: every row was final at intake
             job.stage = JobStage.COMPLETED
             job.started_at = job.finished_at = now
