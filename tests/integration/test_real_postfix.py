@@ -59,7 +59,7 @@ class PostfixWorld:
             "greylist_deadline": 30,
         }
         values.update(overrides)
-        return Verifier(self.dns.settings(**values))
+        return Verifier(self.dns.settings(**values).engine_options())
 
     def verify(self, addresses: Iterable[str], **overrides: object) -> dict[str, Verification]:
         verifier = self.verifier(**overrides)
