@@ -1,5 +1,5 @@
-"""A job's chunks are cut by domain: a domain's addresses travel together, whatever the order
-of the list, and the large domains' chunks are spread over the queue. SQLite and PostgreSQL.
+"""A job's chunks are dealt by domain: a domain's addresses travel together, whatever the order
+of the list, and a large domain's chunks spread over the queue. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from mailsift.jobs.items import DomainChunks, chunk_buckets
 from mailsift.jobs.service import create_job
 from mailsift.store import Store
 from mailsift.store.models import Chunk, JobItem, JobSource
@@ -26,6 +27,11 @@ def _shuffled_list(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, addresses
 
 
+def _pairs(by_chunk: dict[int, Counter[str]]) -> int:
+    """(chunk, domain) pairs: each costs at least one SMTP session and one accept-all probe."""
+    return sum(len(counts) for counts in by_chunk.values())
+
+
 async def _chunks_of(store: Store, job_id: int) -> dict[int, Counter[str]]:
     query = select(JobItem.chunk, JobItem.domain).where(
         JobItem.job_id == job_id, JobItem.chunk.is_not(None)
@@ -38,35 +44,46 @@ async def _chunks_of(store: Store, job_id: int) -> dict[int, Counter[str]]:
     return dict(by_chunk)
 
 
-async def test_a_shuffled_list_is_cut_into_chunks_by_domain(store: Store, tmp_path: Path) -> None:
+async def test_a_shuffled_list_is_dealt_into_chunks_by_domain(store: Store, tmp_path: Path) -> None:
     path, addresses = _shuffled_list(tmp_path)
     job = await create_job(store, path, "list.txt", source=JobSource.API, chunk_size=CHUNK_SIZE)
     chunks = await _chunks_of(store, job.id)
-    total = len(addresses)
-    wanted_chunks = -(-total // CHUNK_SIZE)
-    assert sorted(chunks) == list(range(wanted_chunks))
-    sizes = [sum(chunks[n].values()) for n in sorted(chunks)]
-    assert sum(sizes) == total
-    assert all(size == CHUNK_SIZE for size in sizes[:-1])  # cut every CHUNK_SIZE addresses
-    spans = Counter(domain for counts in chunks.values() for domain in counts)
-    for domain, size in SIZES.items():
-        # In pieces of CHUNK_SIZE; a piece is cut in two at most by a chunk boundary.
-        pieces = -(-size // CHUNK_SIZE)
-        assert spans[domain] <= 2 * pieces, (domain, spans[domain])
-    # A shuffled list dealt in file order would put nearly every domain in every chunk.
-    assert sum(spans.values()) <= len(SIZES) + 2 * wanted_chunks
+    assert sorted(chunks) == list(range(len(chunks)))
+    assert all(sum(counts.values()) <= CHUNK_SIZE for counts in chunks.values())
+    assert sum(sum(counts.values()) for counts in chunks.values()) == len(addresses)
     async with store.read() as session:
         queued = (await session.scalars(select(Chunk.chunk).where(Chunk.job_id == job.id))).all()
-    assert sorted(queued) == list(range(wanted_chunks))
-
-
-async def test_the_largest_domains_start_at_once_and_spread_over_the_queue(
-    store: Store, tmp_path: Path
-) -> None:
-    path, _ = _shuffled_list(tmp_path)
-    job = await create_job(store, path, "list.txt", source=JobSource.API, chunk_size=CHUNK_SIZE)
-    chunks = await _chunks_of(store, job.id)
+    assert sorted(queued) == sorted(chunks)
+    # Dealt in file order, the shuffled list would spread nearly every domain over its chunks.
+    in_file_order: dict[int, Counter[str]] = defaultdict(Counter)
+    for n, address in enumerate(addresses):
+        in_file_order[n // CHUNK_SIZE][address.partition("@")[2]] += 1
+    assert _pairs(chunks) * 2 <= _pairs(in_file_order)
+    spans = Counter(domain for counts in chunks.values() for domain in counts)
+    small = [domain for domain in SIZES if domain.startswith("small")]
+    assert sum(spans[domain] == 1 for domain in small) >= len(small) * 3 // 4
+    # The large domain fills chunks of its own as the list goes, not all at the end.
     holding_big = sorted(n for n, counts in chunks.items() if counts["big.test"])
-    assert holding_big[0] <= 1  # not behind every small domain
-    assert holding_big[-1] >= len(chunks) - 2  # nor all ahead of them
-    assert sum(chunks[n]["big.test"] for n in holding_big) == SIZES["big.test"]
+    assert len(holding_big) <= SIZES["big.test"] // CHUNK_SIZE + 2
+    assert holding_big[0] < len(chunks) // 2
+
+
+def test_one_bucket_deals_in_file_order() -> None:
+    chunks = DomainChunks(size=3)
+    assert [chunks.chunk_for(d) for d in "abcabcab"] == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert chunks.dealt == 3
+
+
+def test_each_bucket_fills_its_own_chunks() -> None:
+    chunks = DomainChunks(size=2, buckets=64)
+    dealt = [chunks.chunk_for(domain) for domain in ["a.test"] * 5 + ["b.test"] * 3]
+    assert dealt[:5] == [0, 0, 1, 1, 2]  # a.test alone in its chunks
+    assert set(dealt[5:]).isdisjoint(dealt[:5])  # b.test hashes to another bucket
+    assert chunks.dealt == 5
+
+
+def test_buckets_follow_the_lists_size(tmp_path: Path) -> None:
+    path = tmp_path / "list.txt"
+    path.write_text("".join(f"user{n:05d}@example.com\n" for n in range(10_000)), "utf-8")
+    assert chunk_buckets(path, 500, text=True) == 20
+    assert chunk_buckets(path, 100_000, text=True) == 1

@@ -84,6 +84,9 @@ def test_the_world_saw_no_data_and_no_limit_violation(world_run: WorldRun) -> No
     assert world_run.delta("error_sleeps") == 0
     assert world_run.delta("error_limit_disconnects") == 0
     assert world_run.delta("limit_violations") == 0
+    # The rate-limited hosts did refuse some (a client learns a rate by being told): their
+    # addresses still got their mailboxes' verdicts above.
+    assert world_run.delta("rate_limit_replies") > 0
 
 
 def test_no_address_of_the_world_is_an_unexpected_error(

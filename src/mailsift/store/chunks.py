@@ -1,8 +1,5 @@
 """The chunk queue kept in the ``chunks`` table: claim with a lease, renew, finish, release.
 
-A job's addresses are cut into chunks by domain (``cluster_chunks``): a domain's addresses
-travel together, so each chunk's run fills whole SMTP sessions for it.
-
 A queue that delivers chunks itself (procrastinate) uses ``start`` and ``wait_for_retry``
 instead of claims: the table then records each chunk's state and attempts for progress and
 for operators, while the queue decides who runs what.
@@ -14,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import CursorResult, Float, Update, cast, func, insert, literal, select, update
+from sqlalchemy import CursorResult, Update, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
-from mailsift.store.models import ACTIVE_STAGES, Chunk, ChunkState, Job, JobItem, utcnow
+from mailsift.store.models import ACTIVE_STAGES, Chunk, ChunkState, Job, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,48 +36,6 @@ async def queue_chunks(session: AsyncSession, job_id: int, chunks: Iterable[int]
     ]
     if rows:
         await session.execute(insert(Chunk), rows)
-
-
-async def cluster_chunks(session: AsyncSession, job_id: int, chunk_size: int) -> int:
-    """Cut the job's addresses still to verify into chunks of ``chunk_size`` by domain, inside
-    the caller's transaction; returns how many chunks there are.
-
-    A domain with more addresses than a chunk holds is cut into pieces of ``chunk_size`` (its
-    last piece smaller); every piece gets a place in the queue spread evenly over the job: the
-    i-th of a domain's p pieces sorts at (i + 1/2) / p, small domains (one piece) sort together
-    in the middle. The addresses are then cut every ``chunk_size`` in that order, so a domain
-    shares at most the chunk boundaries it sits on, and the large domains, which set a list's
-    pace, are verified side by side from the start instead of one after another.
-    """
-    item = JobItem.__table__.c
-    pending = (item.job_id == job_id) & item.chunk.is_not(None)
-    size = literal(chunk_size)
-    ranked = (
-        select(
-            item.seq,
-            item.domain,
-            (func.row_number().over(partition_by=item.domain, order_by=item.seq) - 1).label("rank"),
-            func.count().over(partition_by=item.domain).label("total"),
-        )
-        .where(pending)
-        .subquery()
-    )
-    piece = ranked.c.rank // size
-    pieces = (ranked.c.total + size - 1) // size
-    place = (cast(piece, Float) + 0.5) / cast(pieces, Float)
-    ordered = select(
-        ranked.c.seq,
-        (func.row_number().over(order_by=(place, ranked.c.domain, ranked.c.seq)) - 1).label(
-            "position"
-        ),
-    ).subquery()
-    await session.execute(
-        update(JobItem)
-        .where(item.job_id == job_id, item.seq == ordered.c.seq)
-        .values(chunk=ordered.c.position // size)
-    )
-    count = await session.scalar(select(func.count()).where(pending))
-    return -(-int(count or 0) // chunk_size)
 
 
 async def claim_next(
