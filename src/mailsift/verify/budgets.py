@@ -14,11 +14,15 @@ from dataclasses import dataclass
 
 from mailsift.verify.smtp import Reply
 
-# A reply this much slower than the one before it, after rejections, is an error sleep
+# A reply this much slower than the one before it, after rejections, may be an error sleep
 # (Postfix's ``smtpd_error_sleep_time`` is 1 s) ...
 LATE_REPLY_SECONDS = 0.8
-# ... provided the server was seen answering at least this fast in the same session.
+# ... provided the server was seen answering at least this fast in the same session ...
 FAST_REPLY_SECONDS = 0.4
+# ... and it happens this many replies in a row: an error sleep delays every reply from the
+# limit on, while a stall of the network or of either machine delays one and releases the
+# ones queued behind it at once.
+LATE_REPLIES_IN_A_ROW = 2
 
 
 @dataclass(slots=True)
@@ -30,6 +34,8 @@ class SessionBudget:
     used: int = 0
     errors: int = 0
     _fast_seen: bool = False
+    _late_in_a_row: int = 0
+    _errors_when_late: int = 0  # rejections seen before the first late reply of the row
 
     def room(self) -> int:
         """How many recipients the next batch may carry (0: end the session)."""
@@ -40,7 +46,7 @@ class SessionBudget:
     ) -> int | None:
         """Count a batch's replies; ``arrivals[i]`` is when ``replies[i]`` came.
 
-        Returns the lower error cap to keep for this server when one reply came late after
+        Returns the lower error cap to keep for this server once its replies slow down after
         rejections (the session then ends: every further reply would be slowed too).
         """
         lowered: int | None = None
@@ -49,10 +55,15 @@ class SessionBudget:
             arrived = arrivals[position] if position < len(arrivals) else previous
             gap, previous = arrived - previous, arrived
             if gap > LATE_REPLY_SECONDS and self.errors and self._fast_seen:
-                if lowered is None:
-                    lowered = max(1, self.errors - 1)
-            elif gap < FAST_REPLY_SECONDS:
-                self._fast_seen = True
+                if not self._late_in_a_row:
+                    self._errors_when_late = self.errors
+                self._late_in_a_row += 1
+                if self._late_in_a_row >= LATE_REPLIES_IN_A_ROW and lowered is None:
+                    lowered = max(1, self._errors_when_late - 1)
+            else:
+                self._late_in_a_row = 0
+                if gap < FAST_REPLY_SECONDS:
+                    self._fast_seen = True
             self.used += 1
             if not reply.is_positive:
                 self.errors += 1

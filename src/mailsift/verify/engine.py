@@ -15,15 +15,17 @@ from collections.abc import AsyncIterator, Coroutine, Iterable
 
 from mailsift.verify.connector import SmtpConnector, SocketConnector
 from mailsift.verify.dns import DnsResolver, Resolver
+from mailsift.verify.errors import ProbeTimeout, Stage
 from mailsift.verify.host_queues import HostQueues
 from mailsift.verify.limits import HostLimiter, HostManners, LocalHostLimiter
-from mailsift.verify.model import Reason, Result, Verification
+from mailsift.verify.model import Verification
 from mailsift.verify.options import EngineOptions
 from mailsift.verify.planning import Planner, group_by_domain, parsed_or_none
 from mailsift.verify.retries import RetryTimers
 from mailsift.verify.run_state import Item
 from mailsift.verify.session import SessionOptions
 from mailsift.verify.settling import Settler, verification_of
+from mailsift.verify.verdict import Evidence, judge
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,10 @@ class Verifier:
                     return verification
         except TimeoutError:
             pass
+        late = ProbeTimeout(Stage.CONNECT, f"no answer within {within} s")
+        result, reason = judge(Evidence(failure=late))
         return verification_of(
-            address.strip(),
-            parsed_or_none(address),
-            Result.UNKNOWN,
-            Reason.TIMEOUT,
-            message=f"no answer within {within} s",
+            address.strip(), parsed_or_none(address), result, reason, message=late.detail
         )
 
     async def verify_many(
