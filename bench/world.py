@@ -168,6 +168,9 @@ class WorldPlan:
         return recipients
 
     def loads(self) -> list[ServerLoad]:
+        return list(self.loads_by_server().values())
+
+    def loads_by_server(self) -> dict[str, ServerLoad]:
         """Each server's load, its rejections in the order of the list (each domain's
         accept-all probe, rejected unless the domain is a catch-all, where it first appears)."""
         rejected: dict[str, list[bool]] = {server.name: [] for server in self.servers}
@@ -183,8 +186,8 @@ class WorldPlan:
                 probed.add(name)
                 outcomes.append(not domain.catch_all)
             outcomes.append(domain.rejects(local))
-        return [
-            ServerLoad(
+        return {
+            server.name: ServerLoad(
                 len(rejected[server.name]),
                 server.pipelining,
                 starttls=server.starttls,
@@ -192,7 +195,7 @@ class WorldPlan:
             )
             for server in self.servers
             if rejected[server.name]
-        ]
+        }
 
     def truth_counts(self) -> Counter[str]:
         return Counter(expected.result for expected in self.expected.values())
