@@ -262,7 +262,8 @@ world's truth         {truth}
 mismatches            {r["mismatches"]} {r["mismatch_kinds"] or ""}
 unexpected_error      {r["unexpected_errors"]}
 sessions / RCPTs      {totals["sessions"]:,} / {totals["rcpt_commands"]:,}; busiest server \
-{busiest["name"]}: {busiest["sessions"]} sessions (fewest under the error budget {busiest["fewest_sessions"]})
+{busiest["name"]}: {busiest["sessions"]} sessions (fewest under the error budget \
+{busiest["fewest_sessions"]})
 DATA attempts         {totals["data_attempts"]}
 limit violations      {totals["limit_violations"]} (most connections at once to one server \
 {totals["max_concurrent_seen"]}, most RCPTs in one session {totals["rcpt_per_session_max"]}, \
