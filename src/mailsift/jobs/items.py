@@ -8,7 +8,9 @@ them adds it.
 from __future__ import annotations
 
 import json
+import math
 import zlib
+from collections import Counter
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -58,46 +60,88 @@ class ItemCounts:
     rows: int = 0
     pending: int = 0  # syntactically valid: they go to the workers
     columns: int = 0  # the widest row: result files need a name for every column
-    chunks: int = 0  # chunk numbers dealt: 0 to chunks - 1
+    chunk_ids: list[int] = field(default_factory=list)  # the chunk numbers dealt
 
 
 @dataclass(slots=True)
 class DomainChunks:
     """Deals addresses into chunks of at most ``size`` by domain, as they stream in.
 
-    A domain hashes to one of ``buckets`` buckets, and each bucket fills one chunk at a time:
-    a chunk holds addresses of its bucket's domains only. With about one chunk's worth of
-    addresses per bucket, a domain travels in one chunk with few others, and a large domain in
-    chunks of its own, dealt as the list goes, so they spread over the queue. The SMTP
-    sessions a chunk opens are then full, whatever the order of the list. One bucket deals the
-    addresses in file order.
+    Each domain hashes to one of about ``expected_rows / size`` buckets, and each bucket fills
+    one chunk at a time: a chunk holds addresses of its bucket's domains only, so a domain
+    travels in one chunk with few others, and a large domain fills chunks of its own. The SMTP
+    sessions a chunk opens are then full, whatever the order of the list.
+
+    Chunks run in the order of their numbers, so ``plan`` first reserves numbers from a sample
+    of the list: each bucket's chunks spread evenly over the numbers, those of the large
+    buckets, which set a list's pace, from the very first. One bucket (a small list, or no
+    estimate) deals the addresses in file order.
     """
 
     size: int
-    buckets: int = 1
-    dealt: int = 0  # chunk numbers handed out so far
+    expected_rows: int = 0  # an estimate of the addresses to deal
+    ids: list[int] = field(default_factory=list)  # every chunk number dealt, in dealing order
+    buckets: int = field(init=False)
     _open: dict[int, list[int]] = field(default_factory=dict)  # bucket -> [chunk, its rows]
+    _opened: Counter[int] = field(default_factory=Counter)  # bucket -> chunks opened
+    _reserved: dict[int, list[int]] = field(default_factory=dict)  # bucket -> its numbers
+    _next: int = 0  # the lowest number neither reserved nor dealt
+
+    def __post_init__(self) -> None:
+        self.buckets = max(1, round(self.expected_rows / self.size))
+
+    def bucket(self, domain: str) -> int:
+        return zlib.crc32(domain.encode()) % self.buckets if self.buckets > 1 else 0
+
+    def plan(self, sample: Iterable[str]) -> None:
+        """Reserve chunk numbers from the domains of the list's first addresses: a bucket
+        expected to fill g > 1 chunks gets the places (i + 1/2) / g, i < g, in one shared
+        order, and the s buckets of one chunk the places (j + 1/2) / s."""
+        if self.buckets == 1 or self.ids or self._reserved:
+            return
+        seen = Counter(self.bucket(domain) for domain in sample)
+        total = sum(seen.values())
+        places, singles = [], []
+        for bucket, count in sorted(seen.items()):
+            chunks = max(1, math.ceil(count / total * self.expected_rows / self.size))
+            if chunks == 1:
+                singles.append(bucket)
+            places += [((i + 0.5) / chunks, -chunks, bucket) for i in range(chunks) if chunks > 1]
+        # Buckets of one chunk spread over the order as one group would, not all in its middle.
+        places += [((i + 0.5) / len(singles), -1, b) for i, b in enumerate(singles)]
+        for number, (_, _, bucket) in enumerate(sorted(places)):
+            self._reserved.setdefault(bucket, []).append(number)
+        self._next = len(places)
 
     def chunk_for(self, domain: str) -> int:
-        bucket = zlib.crc32(domain.encode()) % self.buckets if self.buckets > 1 else 0
+        bucket = self.bucket(domain)
         slot = self._open.get(bucket)
         if slot is None or slot[1] >= self.size:
-            slot = self._open[bucket] = [self.dealt, 0]
-            self.dealt += 1
+            slot = self._open[bucket] = [self._number_for(bucket), 0]
         slot[1] += 1
         return slot[0]
 
+    def _number_for(self, bucket: int) -> int:
+        reserved, nth = self._reserved.get(bucket, []), self._opened[bucket]
+        self._opened[bucket] += 1
+        if nth < len(reserved):
+            number = reserved[nth]
+        else:  # more than the sample promised, or a bucket it did not show
+            number, self._next = self._next, self._next + 1
+        self.ids.append(number)
+        return number
 
-def chunk_buckets(path: Path, chunk_size: int, *, text: bool) -> int:
-    """How many buckets ``DomainChunks`` should use for the list at ``path``: about one chunk's
-    worth of addresses each, estimated from the file's size (and a text list's first lines)."""
+
+def estimated_rows(path: Path, *, text: bool) -> int:
+    """About how many rows the list at ``path`` has: its size over the bytes per row of its
+    first lines (for a text list) or of a typical spreadsheet row."""
     size = path.stat().st_size
     per_row: float = _XLSX_BYTES_PER_ROW
     if text:
         with path.open("rb") as file:
             head = file.read(_SAMPLE_BYTES)
         per_row = max(1.0, len(head) / max(1, head.count(b"\n")))
-    return max(1, round(size / per_row / chunk_size))
+    return round(size / per_row)
 
 
 def cells_json(cells: Sequence[str]) -> str:
@@ -117,17 +161,21 @@ def item_batches(
     counts: ItemCounts,
     *,
     size: int = BATCH_ROWS,
-    buckets: int = 1,
+    expected_rows: int = 0,
 ) -> Generator[ItemBatch, None, None]:
     """``rows`` numbered in file order (``seq``), valid ones dealt into chunks by domain
-    (``DomainChunks`` with ``buckets``), ``size`` a batch.
+    (``DomainChunks``, planned on the first batch), ``size`` a batch.
 
     ``counts`` is brought up to date before each batch is yielded.
     """
     rows = iter(rows)
-    chunks = DomainChunks(chunk_size, buckets)
-    while batch := _next_batch(islice(rows, size), job_id, chunks, counts):
+    chunks = DomainChunks(chunk_size, expected_rows)
+    first = list(islice(rows, size))
+    chunks.plan(parsed.domain for _, _, parsed in first if isinstance(parsed, ParsedAddress))
+    batch = _next_batch(first, job_id, chunks, counts)
+    while batch:
         yield batch
+        batch = _next_batch(islice(rows, size), job_id, chunks, counts)
 
 
 def _next_batch(
@@ -155,5 +203,5 @@ def _next_batch(
             ))  # fmt: skip
         seq += 1
     counts.rows, counts.pending, counts.columns = seq, n_pending, widest
-    counts.chunks = chunks.dealt
+    counts.chunk_ids = chunks.ids
     return ItemBatch(pending, final)

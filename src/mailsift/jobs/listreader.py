@@ -56,7 +56,7 @@ async def batches_in_child(
     chunk_size: int,
     stats: IntakeStats,
     counts: ItemCounts,
-    buckets: int = 1,
+    expected_rows: int = 0,
 ) -> AsyncGenerator[ItemBatch, None]:
     """The batches of ``item_batches`` over ``read_rows``, read by a child process.
 
@@ -70,7 +70,7 @@ async def batches_in_child(
         "limits": asdict(limits),
         "job_id": job_id,
         "chunk_size": chunk_size,
-        "buckets": buckets,
+        "expected_rows": expected_rows,
     }
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -160,7 +160,11 @@ def _serve(request: dict[str, Any], frames: IO[bytes]) -> None:
             limits=IntakeLimits(**request["limits"]),
         )
         batches = item_batches(
-            rows, request["job_id"], request["chunk_size"], counts, buckets=request["buckets"]
+            rows,
+            request["job_id"],
+            request["chunk_size"],
+            counts,
+            expected_rows=request["expected_rows"],
         )
         for batch in batches:
             _send(frames, ("batch", batch.pending, batch.final))

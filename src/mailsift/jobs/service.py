@@ -28,7 +28,7 @@ from mailsift.jobs.items import (
     PENDING_COLUMNS,
     ItemBatch,
     ItemCounts,
-    chunk_buckets,
+    estimated_rows,
     item_batches,
 )
 from mailsift.jobs.listreader import batches_in_child
@@ -86,7 +86,7 @@ async def create_job(
     if read_in_child is None:
         read_in_child = await asyncio.to_thread(os.path.getsize, path) >= CHILD_READER_MIN_BYTES
     read = batches_in_child if read_in_child else _batches_in_thread
-    buckets = await asyncio.to_thread(chunk_buckets, path, chunk_size, text=layout.format != "xlsx")
+    expected_rows = await asyncio.to_thread(estimated_rows, path, text=layout.format != "xlsx")
     job_id = await _open_job(store, filename, fingerprint, layout, source, account, callback_url)
     try:
         stats, counts = IntakeStats(), ItemCounts()
@@ -98,7 +98,7 @@ async def create_job(
             chunk_size=chunk_size,
             stats=stats,
             counts=counts,
-            buckets=buckets,
+            expected_rows=expected_rows,
         )
         await _store_batches(store, batches)
         return await _queue_job(store, job_id, stats, counts, chunk_size, reserve)
@@ -218,11 +218,11 @@ async def _batches_in_thread(
     chunk_size: int,
     stats: IntakeStats,
     counts: ItemCounts,
-    buckets: int = 1,
+    expected_rows: int = 0,
 ) -> AsyncGenerator[ItemBatch, None]:
     """The batches ``batches_in_child`` yields, read in a worker thread of this process."""
     rows = read_rows(path, layout, stats, limits=limits)
-    batches = item_batches(rows, job_id, chunk_size, counts, buckets=buckets)
+    batches = item_batches(rows, job_id, chunk_size, counts, expected_rows=expected_rows)
     reading: asyncio.Future[ItemBatch | None] | None = None
     try:
         while True:
@@ -289,7 +289,7 @@ async def _queue_job(
             await reserve(session, job, counts.pending)
         if counts.pending:
             job.stage = JobStage.IN_QUEUE
-            await queue_chunks(session, job_id, range(counts.chunks))
+            await queue_chunks(session, job_id, sorted(counts.chunk_ids))
         else:  # nothing to probe: every row was final at intake
             job.stage = JobStage.COMPLETED
             job.started_at = job.finished_at = now
