@@ -23,8 +23,8 @@ Choices where the policy table leaves room, and why:
   are judged as usual.
 - ``norelay.test``'s MX does not receive mail for it (550 5.7.1) -> unknown / invalid_smtp.
 - ``errorlimits.test`` (Postfix's error limits, 60 % of its addresses dead), ``rcptrate.test``
-  (450 4.7.1 "too many recipients" beyond 3 in two seconds) and ``connrate.test`` (421 beyond
-  two connections in two seconds): a polite client backs off and gets every real answer, so each
+  (450 4.7.1 "too many recipients" beyond 4 a second) and ``connrate.test`` (421 beyond
+  two connections a second): a polite client backs off and gets every real answer, so each
   address has its mailbox's verdict.
 
 Two hosts in three that are not told otherwise offer STARTTLS with a certificate of the world's
@@ -472,8 +472,8 @@ def _rate_limited_domains(b: WorldBuilder) -> None:
     few = [f"user{i:02d}" for i in range(1, 6)]
     many = [f"user{i:02d}" for i in range(1, 13)]
     limited: list[tuple[str, list[str], dict[str, RateLimit]]] = [
-        ("rcptrate.test", few, {"recipient_rate": RateLimit(3, 2.0)}),
-        ("connrate.test", many, {"connection_rate": RateLimit(2, 2.0)}),
+        ("rcptrate.test", few, {"recipient_rate": RateLimit(4, 1.0)}),
+        ("connrate.test", many, {"connection_rate": RateLimit(2, 1.0)}),
     ]
     for domain, users, limit in limited:
         _mail_domain(b, domain, users, **limit)
