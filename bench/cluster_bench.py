@@ -30,7 +30,15 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench.lower_bound import Latency, Politeness, lower_bound
-from bench.run import CONCURRENCY, PER_HOST, PER_SESSION, run_header, save_record
+from bench.run import (
+    CONCURRENCY,
+    ERROR_BUDGET,
+    PER_HOST,
+    PER_SESSION,
+    bench_engine,
+    run_header,
+    save_record,
+)
 from bench.world import DNS_DELAY, REPLY_DELAY, WorldPlan, WorldPorts, WorldProcess, make_plan
 from mailsift.dispatch.pgqueue import ProcrastinateDispatcher
 from mailsift.jobs.service import create_job
@@ -43,6 +51,8 @@ LAUNCHER = "import typer\nfrom mailsift.cli.worker import worker\ntyper.run(work
 _READY_SECONDS = 60.0
 _RUN_SECONDS = 1800.0
 _MISMATCH_EXAMPLES = 10
+TARGET_SESSIONS_RATIO = 1.2  # the cluster's SMTP sessions / one engine run's, at most
+TARGET_RATIO = 1.3  # wall time / lower bound, at most, for each number of workers
 
 
 def worker_env(ports: WorldPorts, url: str, concurrency: int, key: str) -> dict[str, str]:
@@ -57,6 +67,7 @@ def worker_env(ports: WorldPorts, url: str, concurrency: int, key: str) -> dict[
         MAILSIFT_PROXIES="",
         MAILSIFT_MAX_CONNECTIONS_PER_HOST=str(PER_HOST),
         MAILSIFT_MAX_RCPT_PER_SESSION=str(PER_SESSION),
+        MAILSIFT_MAX_RCPT_ERRORS_PER_SESSION=str(ERROR_BUDGET),
         MAILSIFT_MAX_CONCURRENCY=str(CONCURRENCY),
         MAILSIFT_GREYLIST_RETRY_AFTER="5",
         MAILSIFT_GREYLIST_DEADLINE="60",
@@ -194,7 +205,7 @@ def bench_cluster(
 ) -> dict[str, Any]:
     bound = lower_bound(
         plan.loads(),
-        Politeness(PER_HOST, PER_SESSION, CONCURRENCY * workers),
+        Politeness(PER_HOST, PER_SESSION, CONCURRENCY * workers, error_budget=ERROR_BUDGET),
         Latency(reply_delay=REPLY_DELAY, dns_delay=DNS_DELAY),
     )
     world = WorldProcess(plan, per_host=PER_HOST, per_session=PER_SESSION)
@@ -248,7 +259,8 @@ stored rows           {r["rows"]:,} ({r["unique_rows"]:,} unique), lost {r["lost
 without a result {r["without_result"]}
 mismatches            {r["mismatches"]} {r["mismatch_kinds"] or ""}
 sessions / RCPTs      {totals["sessions"]:,} / {totals["rcpt_commands"]:,}; busiest server \
-{busiest["name"]}: {busiest["sessions"]} sessions
+{busiest["name"]}: {busiest["sessions"]} sessions; {r["sessions_ratio_to_engine_run"]:.2f}x \
+one engine run's sessions
 DATA attempts         {totals["data_attempts"]}
 limit violations      {totals["limit_violations"]} (most connections at once to one server \
 {totals["max_concurrent_seen"]})""",
@@ -270,28 +282,68 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MAILSIFT_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
         help="a server where databases may be created (default: MAILSIFT_TEST_POSTGRES_URL)",
     )
+    parser.add_argument(
+        "--engine-sessions",
+        type=int,
+        default=0,
+        help="SMTP sessions of one engine run over the same world (0: measure them first)",
+    )
     args = parser.parse_args(argv)
     plan = make_plan(args.addresses, args.domains, args.seed)
+    engine_sessions = args.engine_sessions
+    if not engine_sessions:
+        print("one engine run first, for its SMTP sessions...", flush=True)
+        engine_sessions = bench_engine(plan, f"{args.addresses:,}")["world"]["totals"]["sessions"]
     record: dict[str, Any] = {
         **run_header(),
         "settings": {
             "max_connections_per_host": PER_HOST,
             "max_rcpt_per_session": PER_SESSION,
+            "max_rcpt_errors_per_session": ERROR_BUDGET,
             "max_concurrency_per_worker": CONCURRENCY,
             "reply_delay_seconds": REPLY_DELAY,
             "dns_delay_seconds": DNS_DELAY,
             "addresses": args.addresses,
             "seed": args.seed,
         },
+        "engine_run_sessions": engine_sessions,
         "runs": [],
     }
     for workers in args.workers:
         run = bench_cluster(plan, args.postgres, workers, args.concurrency)
+        run["sessions_ratio_to_engine_run"] = round(
+            run["world"]["totals"]["sessions"] / engine_sessions, 3
+        )
         record["runs"].append(run)
         _print(run)
     record["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
+    record["targets"] = _targets(record["runs"])
+    print("\n== targets ==")
+    for row in record["targets"]:
+        verdict = "met" if row["met"] else "MISSED"
+        print(f"{verdict:7}{row['target']}: {row['measured']} ({row['bound']})")
     save_record("cluster", record)
     return 0
+
+
+def _targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs:
+        label = f"{run['workers']} worker(s)"
+        sessions, ratio = run["sessions_ratio_to_engine_run"], run["ratio_to_lower_bound"]
+        offences = run["world"]["totals"]["limit_violations"] + run["mismatches"] + run["lost"]
+        rows += [
+            (f"{label}: SMTP sessions / one engine run's", f"<= {TARGET_SESSIONS_RATIO}",
+             sessions, sessions <= TARGET_SESSIONS_RATIO),
+            (f"{label}: wall time / lower bound", f"<= {TARGET_RATIO}", ratio,
+             ratio <= TARGET_RATIO),
+            (f"{label}: limit violations, wrong verdicts, lost rows", "0", offences,
+             offences == 0),
+        ]  # fmt: skip
+    return [
+        {"target": name, "bound": bound, "measured": value, "met": met}
+        for name, bound, value, met in rows
+    ]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ therefore costs, at the least:
 A server may hold ``per_host`` sessions at once and ``per_session`` recipients per session, so
 its sessions are packed onto ``per_host`` lanes. Before the first session come the DNS
 lookups (MX, then the MX host's address). See bench/README.md for the formula.
+
+Two more costs when the world has them:
+
+- STARTTLS: 3 more round trips a session (STARTTLS; the TLS 1.3 handshake, one round trip;
+  EHLO again);
+- an error budget of B rejected recipients a session (``Politeness.error_budget``): nobody
+  knows which recipients a server will reject, so after k rejections a batch may carry at most
+  B - k recipients, and a session ends at B rejections. ``budgeted_sessions`` follows that rule
+  over a server's recipients in the list's order, with the largest batches it allows.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ from dataclasses import dataclass
 
 PIPELINED_SESSION_ROUNDS = 3
 STEPWISE_SESSION_OVERHEAD = 4  # greeting, EHLO, MAIL, QUIT
+STARTTLS_ROUNDS = 3  # STARTTLS, the TLS handshake, EHLO again
+PIPELINED_OVERHEAD = 2  # greeting, EHLO; MAIL rides with the first batch, QUIT with the last
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,10 @@ class ServerLoad:
 
     recipients: int
     pipelining: bool = True
+    starttls: bool = False
+    # Which recipients the server rejects, in the order a client asks them (needed with an
+    # error budget; empty: none).
+    rejected: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +55,7 @@ class Politeness:
     per_host: int  # N: simultaneous sessions per mail server
     per_session: int  # M: recipients per session
     concurrency: int  # sessions open at once, over all servers
+    error_budget: int | None = None  # B: rejected recipients a session may collect
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +138,44 @@ def _least_session_rounds(load: ServerLoad, per_session: int) -> int:
     return sessions * STEPWISE_SESSION_OVERHEAD + load.recipients
 
 
+def budgeted_sessions(load: ServerLoad, per_session: int, error_budget: int) -> list[int]:
+    """The round trips of each session one server needs under an error budget.
+
+    Sessions are filled in order; each batch is as large as the rule allows (at most
+    ``per_session - asked`` and ``error_budget - rejected`` recipients), and a session ends
+    when either reaches 0. QUIT rides with the last batch (a client cannot know it is the
+    last, so this is the least it could cost). Without PIPELINING every RCPT is its own batch.
+    """
+    overhead = (PIPELINED_OVERHEAD if load.pipelining else STEPWISE_SESSION_OVERHEAD) + (
+        STARTTLS_ROUNDS if load.starttls else 0
+    )
+    rejected = list(load.rejected) + [False] * (load.recipients - len(load.rejected))
+    sessions: list[int] = []
+    position = 0
+    while position < load.recipients:
+        asked = errors = batches = 0
+        while position < load.recipients:
+            room = min(per_session - asked, error_budget - errors)
+            if room <= 0:
+                break
+            batch = rejected[position : position + (room if load.pipelining else 1)]
+            batches += 1
+            asked += len(batch)
+            errors += sum(batch)
+            position += len(batch)
+        sessions.append(overhead + batches)
+    return sessions
+
+
+def _budgeted_server_rounds(sessions: list[int], per_host: int) -> int:
+    """The least makespan of ``sessions`` on ``per_host`` lanes, bounded from below: the work
+    shared evenly, no session cut in two, and of the ``per_host + 1`` longest two share a lane.
+    """
+    longest = sorted(sessions, reverse=True)
+    two_on_a_lane = longest[per_host - 1] + longest[per_host] if len(longest) > per_host else 0
+    return max(math.ceil(sum(sessions) / per_host), longest[0], two_on_a_lane)
+
+
 def lower_bound(
     loads: Iterable[ServerLoad], politeness: Politeness, latency: Latency
 ) -> LowerBound:
@@ -129,6 +183,8 @@ def lower_bound(
     loads = [load for load in loads if load.recipients > 0]
     if not loads:
         return LowerBound(0.0, 0.0, 0.0, 0.0, 0)
+    if politeness.error_budget is not None or any(load.starttls for load in loads):
+        return _budgeted_lower_bound(loads, politeness, latency)
     d = latency.reply_delay
     busiest = max(
         server_rounds(load, politeness.per_host, politeness.per_session) for load in loads
@@ -143,4 +199,26 @@ def lower_bound(
         busiest_server_seconds=busiest_seconds,
         concurrency_seconds=concurrency_seconds,
         sessions=sum(fewest_sessions(load.recipients, politeness.per_session) for load in loads),
+    )
+
+
+def _budgeted_lower_bound(
+    loads: list[ServerLoad], politeness: Politeness, latency: Latency
+) -> LowerBound:
+    """``lower_bound`` with STARTTLS and an error budget: each server's sessions follow
+    ``budgeted_sessions`` (without a budget, only ``per_session`` ends a session)."""
+    budget = politeness.error_budget or politeness.per_session
+    per_server = [budgeted_sessions(load, politeness.per_session, budget) for load in loads]
+    d = latency.reply_delay
+    busiest = max(_budgeted_server_rounds(s, politeness.per_host) for s in per_server)
+    session_time = sum(sum(s) for s in per_server)
+    dns = latency.dns_delay * latency.dns_steps
+    busiest_seconds = busiest * d
+    concurrency_seconds = session_time * d / politeness.concurrency
+    return LowerBound(
+        seconds=dns + max(busiest_seconds, concurrency_seconds),
+        dns_seconds=dns,
+        busiest_server_seconds=busiest_seconds,
+        concurrency_seconds=concurrency_seconds,
+        sessions=sum(len(s) for s in per_server),
     )

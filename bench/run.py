@@ -3,9 +3,10 @@
 For each world (20,000 addresses, then 100,000), a child process serves the world and another
 runs ``Verifier.verify_many`` over the whole list, so that the client's wall time, CPU time and
 peak memory are its own. Every verdict is checked against the world's truth, and the servers
-report whether any DATA was sent or any politeness limit broken. Then py3-validate-email runs
-on the 20,000-address world under the same per-server limit. The figures are printed and
-written as JSON under bench/out/.
+report whether any DATA was sent or any politeness limit broken. Then the start-up figures:
+``mailsift check`` on one syntax-invalid address, and the import of ``mailsift.verify``. Then
+py3-validate-email runs on the 20,000-address world under the same per-server limit. The
+figures are printed and written as JSON under bench/out/.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import multiprocessing.connection
 import os
 import platform
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.lower_bound import Latency, Politeness, lower_bound
+from bench.lower_bound import Latency, Politeness, budgeted_sessions, lower_bound
 from mailsift.settings import Settings
 from mailsift.verify.engine import Verifier
 
@@ -38,13 +42,18 @@ if TYPE_CHECKING:
 # bench.world and bench.compare_validate_email are imported where they are used: the client
 # process imports this module too, and its peak memory must be the engine's, not theirs.
 
-PER_HOST = 2  # N: simultaneous sessions per mail server, client and servers alike
-PER_SESSION = 25  # M: recipients per session
+PER_HOST = 5  # N: simultaneous sessions per mail server, client and servers alike
+PER_SESSION = 50  # M: recipients per session
+ERROR_BUDGET = 8  # B: rejected recipients per session (the engine's default)
 CONCURRENCY = 200  # sessions open at once, over all servers (the default)
 LARGE_ADDRESSES = 100_000
-TARGET_RATIO = 1.5  # wall time / lower bound, at most
+TARGET_RATIO = 1.2  # wall time / lower bound, at most
+TARGET_CPU_MS = 0.3  # client CPU (whole process, user + system) per address, at most
 TARGET_SPEEDUP = 5.0  # addresses per second / py3-validate-email's, at least
-TARGET_PEAK_MB = 200.0  # client peak RSS for 100,000 addresses, at most
+TARGET_PEAK_MB = 150.0  # client peak RSS for 20,000 addresses, at most
+TARGET_LARGE_PEAK_MB = 200.0  # ... for 100,000 addresses
+TARGET_FIRST_ANSWER = 0.3  # seconds from `mailsift check` to its answer, at most
+STARTUP_RUNS = 7
 OUT = Path(__file__).resolve().parent / "out"
 _CLIENT_TIMEOUT = 1800.0
 _MISMATCH_EXAMPLES = 10
@@ -57,6 +66,7 @@ class ClientRun:
     verified: int
     wall_seconds: float
     cpu_seconds: float
+    process_cpu_seconds: float  # the whole process: interpreter, imports, reading, writing
     peak_rss_mb: float
     rss_before_mb: float  # the peak before the run: interpreter and imports
 
@@ -76,6 +86,7 @@ def client_settings(ports: WorldPorts) -> Settings:
         proxies=[],
         max_connections_per_host=PER_HOST,
         max_rcpt_per_session=PER_SESSION,
+        max_rcpt_errors_per_session=ERROR_BUDGET,
         max_concurrency=CONCURRENCY,
         greylist_retry_after=5.0,
         greylist_deadline=60.0,
@@ -106,7 +117,8 @@ async def _verify_file(settings: Settings, addresses: Path, results: Path) -> Cl
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return ClientRun(verified, wall, cpu, peak_rss_mb(), rss_before)
+    whole = after.ru_utime + after.ru_stime
+    return ClientRun(verified, wall, cpu, whole, peak_rss_mb(), rss_before)
 
 
 def peak_rss_mb() -> float:
@@ -155,6 +167,7 @@ def check_results(plan: WorldPlan, results: Path) -> dict[str, Any]:
     """Each verdict against the world's truth: counts, mismatches and a few examples."""
     counts: Counter[str] = Counter()
     mismatches: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
     examples: list[str] = []
     seen: set[str] = set()
     with results.open(encoding="utf-8") as lines:
@@ -162,6 +175,7 @@ def check_results(plan: WorldPlan, results: Path) -> dict[str, Any]:
             email, result, reason, accept_all = line.rstrip("\n").split("\t")
             seen.add(email)
             counts[result] += 1
+            reasons[reason] += 1
             want = plan.expected[email]
             if (result, reason, accept_all == "1") != (want.result, want.reason, want.accept_all):
                 key = f"{want.result}/{want.reason} -> {result}/{reason}"
@@ -173,6 +187,7 @@ def check_results(plan: WorldPlan, results: Path) -> dict[str, Any]:
         "result_counts": dict(counts),
         "truth_counts": dict(plan.truth_counts()),
         "mismatches": sum(mismatches.values()) + missing,
+        "unexpected_errors": reasons["unexpected_error"],
         "missing": missing,
         "mismatch_kinds": dict(mismatches),
         "mismatch_examples": examples,
@@ -185,7 +200,7 @@ def bench_engine(plan: WorldPlan, label: str) -> dict[str, Any]:
 
     bound = lower_bound(
         plan.loads(),
-        Politeness(PER_HOST, PER_SESSION, CONCURRENCY),
+        Politeness(PER_HOST, PER_SESSION, CONCURRENCY, error_budget=ERROR_BUDGET),
         Latency(reply_delay=REPLY_DELAY, dns_delay=DNS_DELAY),
     )
     print(f"[{label}] starting the world ({len(plan.servers):,} mail servers)...", flush=True)
@@ -199,8 +214,8 @@ def bench_engine(plan: WorldPlan, label: str) -> dict[str, Any]:
     finally:
         report = world.stop()
     busiest = report["busiest_server"]
-    busiest["fewest_sessions"] = math.ceil(
-        plan.recipients_by_server()[busiest["name"]] / PER_SESSION
+    busiest["fewest_sessions"] = len(
+        budgeted_sessions(plan.loads_by_server()[busiest["name"]], PER_SESSION, ERROR_BUDGET)
     )
     return {
         "label": label,
@@ -211,6 +226,10 @@ def bench_engine(plan: WorldPlan, label: str) -> dict[str, Any]:
         "wall_seconds": round(client.wall_seconds, 3),
         "addresses_per_second": round(len(plan.addresses) / client.wall_seconds, 1),
         "client_cpu_seconds": round(client.cpu_seconds, 2),
+        "client_process_cpu_seconds": round(client.process_cpu_seconds, 2),
+        "client_cpu_ms_per_address": round(
+            1000 * client.process_cpu_seconds / len(plan.addresses), 3
+        ),
         "client_peak_rss_mb": round(client.peak_rss_mb, 1),
         "client_rss_before_run_mb": round(client.rss_before_mb, 1),
         "lower_bound_seconds": round(bound.seconds, 3),
@@ -233,22 +252,73 @@ world                 {r["mail_domains"]:,} mail domains (+{r["nxdomain_domains"
 {r["mail_servers"]:,} mail servers
 wall time             {r["wall_seconds"]:.2f} s  ({r["addresses_per_second"]:,.0f} addresses/s)
 lower bound           {r["lower_bound_seconds"]:.2f} s  -> ratio {r["ratio_to_lower_bound"]:.2f}
-client CPU            {r["client_cpu_seconds"]:.1f} s
+client CPU            {r["client_cpu_seconds"]:.1f} s during the run, \
+{r["client_process_cpu_seconds"]:.1f} s whole process = \
+{r["client_cpu_ms_per_address"]:.3f} ms per address
 client peak RSS       {r["client_peak_rss_mb"]:.0f} MB ({r["client_rss_before_run_mb"]:.0f} MB \
 before the run)
 results               {counts}
 world's truth         {truth}
 mismatches            {r["mismatches"]} {r["mismatch_kinds"] or ""}
+unexpected_error      {r["unexpected_errors"]}
 sessions / RCPTs      {totals["sessions"]:,} / {totals["rcpt_commands"]:,}; busiest server \
-{busiest["name"]}: {busiest["sessions"]} sessions (fewest possible {busiest["fewest_sessions"]})
+{busiest["name"]}: {busiest["sessions"]} sessions (fewest under the error budget \
+{busiest["fewest_sessions"]})
 DATA attempts         {totals["data_attempts"]}
 limit violations      {totals["limit_violations"]} (most connections at once to one server \
 {totals["max_concurrent_seen"]}, most RCPTs in one session {totals["rcpt_per_session_max"]}, \
-pipelining unoffered {totals["unadvertised_pipelining"]})""",
+error sleeps {totals["error_sleeps"]}, "too many errors" hang-ups \
+{totals["error_limit_disconnects"]}, pipelining unoffered {totals["unadvertised_pipelining"]})""",
         flush=True,
     )
     for example in r["mismatch_examples"]:
         print(f"  mismatch: {example}")
+
+
+def startup_figures(runs: int = STARTUP_RUNS) -> dict[str, Any]:
+    """``mailsift check`` on one syntax-invalid address, from the command to its answer, and
+    the import of ``mailsift.verify`` (``-X importtime``, cumulative); medians of ``runs``."""
+    command = [sys.executable, "-m", "mailsift", "check", "--json", "not-an-address"]
+    env = {**os.environ, "MAILSIFT_DNS_NAMESERVERS": "127.0.0.1:9"}  # never asked
+    answers, imports = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        answers.append(time.perf_counter() - started)
+        if json.loads(done.stdout)["reason"] != "invalid_email":
+            raise RuntimeError(f"unexpected answer from mailsift check: {done.stdout}")
+        timed = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import mailsift.verify"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        imports.append(_cumulative_import_seconds(timed.stderr, "mailsift.verify"))
+    return {
+        "first_answer_seconds": round(statistics.median(answers), 3),
+        "first_answer_runs": [round(t, 3) for t in answers],
+        "verify_import_seconds": round(statistics.median(imports), 3),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+    }
+
+
+def _cumulative_import_seconds(importtime: str, module: str) -> float:
+    for line in importtime.splitlines():
+        parts = [part.strip() for part in line.removeprefix("import time:").split("|")]
+        if len(parts) == 3 and parts[2] == module:
+            return int(parts[1]) / 1_000_000
+    raise RuntimeError(f"{module} not in the -X importtime report")
+
+
+def _print_startup(s: dict[str, Any]) -> None:
+    print(
+        f"""
+== start-up (median of {STARTUP_RUNS}) ==
+mailsift check        {s["first_answer_seconds"]:.3f} s from the command to the answer for one \
+syntax-invalid address
+import mailsift.verify {s["verify_import_seconds"]:.3f} s""",
+        flush=True,
+    )
 
 
 def _print_comparison(c: dict[str, Any]) -> None:
@@ -279,8 +349,30 @@ def targets(record: dict[str, Any]) -> list[dict[str, Any]]:
         r["world"]["totals"]["data_attempts"] + r["world"]["totals"]["limit_violations"]
         for r in engine
     )
+    cpu_ms = max(r["client_cpu_ms_per_address"] for r in engine)
+    unexpected = sum(r["unexpected_errors"] for r in engine)
+    first_answer = record["startup"]["first_answer_seconds"]
     rows = [
         ("wall time / lower bound", f"<= {TARGET_RATIO}", ratio, ratio <= TARGET_RATIO),
+        (
+            "client CPU per address (whole process)",
+            f"<= {TARGET_CPU_MS} ms",
+            cpu_ms,
+            cpu_ms <= TARGET_CPU_MS,
+        ),
+        (
+            f"client peak RSS, {engine[0]['addresses']:,} addresses",
+            f"<= {TARGET_PEAK_MB:g} MB",
+            engine[0]["client_peak_rss_mb"],
+            engine[0]["client_peak_rss_mb"] <= TARGET_PEAK_MB,
+        ),
+        ("unexpected_error verdicts", "0", unexpected, unexpected == 0),
+        (
+            "mailsift check, one syntax-invalid address",
+            f"<= {TARGET_FIRST_ANSWER} s",
+            first_answer,
+            first_answer <= TARGET_FIRST_ANSWER,
+        ),
         (
             "speed / py3-validate-email's",
             f">= {TARGET_SPEEDUP:g}x",
@@ -295,9 +387,9 @@ def targets(record: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             (
                 f"client peak RSS, {LARGE_ADDRESSES:,} addresses",
-                f"<= {TARGET_PEAK_MB:g} MB",
+                f"<= {TARGET_LARGE_PEAK_MB:g} MB",
                 peak,
-                peak <= TARGET_PEAK_MB,
+                peak <= TARGET_LARGE_PEAK_MB,
             )
         )
     return [
@@ -336,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "max_connections_per_host": PER_HOST,
             "max_rcpt_per_session": PER_SESSION,
+            "max_rcpt_errors_per_session": ERROR_BUDGET,
             "max_concurrency": CONCURRENCY,
             "reply_delay_seconds": REPLY_DELAY,
             "dns_delay_seconds": DNS_DELAY,
@@ -350,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         large = make_plan(LARGE_ADDRESSES, domains, args.seed)
         record["engine"].append(bench_engine(large, f"{LARGE_ADDRESSES:,}"))
         _print_engine(record["engine"][-1])
+    record["startup"] = startup_figures()
+    _print_startup(record["startup"])
     label = f"{args.addresses:,}"
     record["py3_validate_email"] = compare(
         plan,

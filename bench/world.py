@@ -10,6 +10,12 @@ own mail server, a few without PIPELINING. A few tail domains accept every addre
 address at all and 1 % sits on domains that do not exist. The expected verdict of every
 address follows from how it was drawn.
 
+As on the internet, two mail servers in three offer STARTTLS (every large provider and hosting
+server, and about 60 % of the self-hosted ones), and some run Postfix with its stock error
+limits (two of the large providers and half of the self-hosted servers): a client that lets a
+session collect 10 rejections is slowed down, one that reaches 20 is cut off, and the servers
+count both as politeness violations.
+
 ``WorldProcess`` serves a plan with ``tests.mailworld`` servers in a separate process, so that
 the client measured in another process shares nothing with them, and reports the servers'
 counters when it stops.
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from tests.mailworld.smtp_server import HostBehaviour, Mailbox
+from tests.mailworld.smtp_server import ErrorLimits, HostBehaviour, Mailbox, Tls
 from tests.mailworld.world import HostSpec, MailWorld, WorldBuilder
 
 from bench.lower_bound import ServerLoad
@@ -47,6 +53,9 @@ SHARED_MX_SHARE = 0.30  # tail domains on one provider MX host
 CUSTOMER_MX_SHARE = 0.20  # tail domains with their own MX name on shared servers
 NO_PIPELINING_SHARE = 0.15  # of the self-hosted servers
 CATCH_ALL_SHARE = 0.03  # of the tail domains
+SELF_HOSTED_STARTTLS_SHARE = 0.6  # with every provider's and hosting server's: 2 in 3 in all
+SELF_HOSTED_ERROR_LIMITS_SHARE = 0.5  # Postfix with its stock error limits
+ERROR_LIMITED_PROVIDERS = ("gmx.de", "aol.com")
 _START_TIMEOUT = 300.0
 _STOP_TIMEOUT = 300.0
 
@@ -96,6 +105,8 @@ class Server:
 
     name: str
     pipelining: bool = True
+    starttls: bool = True
+    error_limits: bool = False  # Postfix's stock smtpd_*_error_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,12 @@ class MailDomain:
     def server(self) -> str:
         """The server every recipient of the domain is asked on (its most preferred MX)."""
         return self.mx[0][1]
+
+    def rejects(self, local: str) -> bool:
+        """Whether the server answers RCPT for ``local`` with anything but 250."""
+        if self.catch_all:
+            return False
+        return self.mailboxes.get(local) is not Mailbox.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +168,34 @@ class WorldPlan:
         return recipients
 
     def loads(self) -> list[ServerLoad]:
-        recipients = self.recipients_by_server()
-        return [
-            ServerLoad(recipients[server.name], server.pipelining)
+        return list(self.loads_by_server().values())
+
+    def loads_by_server(self) -> dict[str, ServerLoad]:
+        """Each server's load, its rejections in the order of the list (each domain's
+        accept-all probe, rejected unless the domain is a catch-all, where it first appears)."""
+        rejected: dict[str, list[bool]] = {server.name: [] for server in self.servers}
+        domains = {domain.name: domain for domain in self.domains}
+        probed: set[str] = set()
+        for address in self.addresses:
+            local, _, name = address.rpartition("@")
+            domain = domains.get(name)
+            if domain is None or self.expected[address].reason == "invalid_email":
+                continue
+            outcomes = rejected[domain.server]
+            if name not in probed:
+                probed.add(name)
+                outcomes.append(not domain.catch_all)
+            outcomes.append(domain.rejects(local))
+        return {
+            server.name: ServerLoad(
+                len(rejected[server.name]),
+                server.pipelining,
+                starttls=server.starttls,
+                rejected=tuple(rejected[server.name]),
+            )
             for server in self.servers
-            if recipients[server.name]
-        ]
+            if rejected[server.name]
+        }
 
     def truth_counts(self) -> Counter[str]:
         return Counter(expected.result for expected in self.expected.values())
@@ -176,8 +215,15 @@ class _Draw:
         self.addresses: list[str] = []
         self.expected: dict[str, Expected] = {}
 
-    def server(self, name: str, *, pipelining: bool = True) -> str:
-        self.servers.append(Server(name, pipelining))
+    def server(
+        self,
+        name: str,
+        *,
+        pipelining: bool = True,
+        starttls: bool = True,
+        error_limits: bool = False,
+    ) -> str:
+        self.servers.append(Server(name, pipelining, starttls, error_limits))
         return name
 
     def domain_name(self) -> str:
@@ -261,8 +307,9 @@ def make_plan(addresses: int = 20_000, domains: int = 600, seed: int = 1) -> Wor
     draw = _Draw(seed)
     sizes = _tail_sizes(draw.rng, addresses, domains - len(PROVIDERS))
     for provider, share in zip(PROVIDERS, PROVIDER_SHARES, strict=True):
-        primary = draw.server(f"mx1.{provider}")
-        backup = draw.server(f"mx2.{provider}")  # listed, never needed
+        limited = provider in ERROR_LIMITED_PROVIDERS
+        primary = draw.server(f"mx1.{provider}", error_limits=limited)
+        backup = draw.server(f"mx2.{provider}", error_limits=limited)  # listed, never needed
         mx = ((primary, primary), (backup, backup))
         draw.mailbox_domain(provider, mx, round(addresses * share))
     shared = draw.server("aspmx.hostedmail.test")
@@ -291,8 +338,12 @@ def _tail_mx(
     if kind < SHARED_MX_SHARE + CUSTOMER_MX_SHARE:
         own_name = f"{name.replace('.', '-')}.mail.protection.test"
         return ((own_name, draw.rng.choice(customer_servers)),)
-    pipelining = draw.rng.random() >= NO_PIPELINING_SHARE
-    own = draw.server(f"mx.{name}", pipelining=pipelining)
+    own = draw.server(
+        f"mx.{name}",
+        pipelining=draw.rng.random() >= NO_PIPELINING_SHARE,
+        starttls=draw.rng.random() < SELF_HOSTED_STARTTLS_SHARE,
+        error_limits=draw.rng.random() < SELF_HOSTED_ERROR_LIMITS_SHARE,
+    )
     return ((own, own),)
 
 
@@ -348,7 +399,15 @@ def build_world(plan: WorldPlan, *, per_host: int, per_session: int) -> MailWorl
         max_rcpt_per_session=per_session,
     )
     builder = WorldBuilder(host_defaults=defaults, dns_answer_delay=DNS_DELAY)
-    specs = {s.name: builder.host(s.name, pipelining=s.pipelining) for s in plan.servers}
+    specs = {
+        s.name: builder.host(
+            s.name,
+            pipelining=s.pipelining,
+            tls=Tls.OFFER if s.starttls else Tls.NONE,
+            error_limits=ErrorLimits() if s.error_limits else None,
+        )
+        for s in plan.servers
+    }
     for domain in plan.domains:
         mx: list[tuple[int, HostSpec]] = []
         for rank, (name, server) in enumerate(domain.mx, start=1):

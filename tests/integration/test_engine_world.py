@@ -10,7 +10,7 @@ import pytest
 
 from mailsift.verify.engine import Verifier
 from mailsift.verify.model import Result, Verification
-from tests.mailworld.world import MailWorld, WorldBuilder, build_standard
+from tests.mailworld.world import MailWorld, WorldBuilder, build_rate_limited, build_standard
 
 _FLAGS = ("free", "disposable", "role", "accept_all")
 
@@ -81,6 +81,53 @@ def test_the_world_saw_no_data_and_no_limit_violation(world_run: WorldRun) -> No
     assert world_run.delta("data_attempts") == 0
     assert world_run.delta("connection_limit_violations") == 0
     assert world_run.delta("rcpt_limit_violations") == 0
+    assert world_run.delta("error_sleeps") == 0
+    assert world_run.delta("error_limit_disconnects") == 0
+    assert world_run.delta("limit_violations") == 0
+
+
+def test_no_address_of_the_world_is_an_unexpected_error(
+    world_results: dict[str, Verification],
+) -> None:
+    unexpected = [v for v in world_results.values() if str(v.reason) == "unexpected_error"]
+    assert unexpected == []
+
+
+def test_rate_limited_hosts_are_backed_off_and_answer_in_the_end() -> None:
+    builder = WorldBuilder()
+    build_rate_limited(builder)
+    with builder.build() as world:
+        results = asyncio.run(
+            _verify(
+                world,
+                list(world.expected),
+                max_connections_per_host=2,
+                max_rcpt_per_session=5,
+                greylist_deadline=20,
+            )
+        )
+        totals = world.totals()
+    for address, want in world.expected.items():
+        assert (str(results[address].result), str(results[address].reason)) == want, address
+    assert totals["rate_limit_replies"] > 0  # the limits were met, and then respected
+    assert totals["limit_violations"] == 0
+
+
+def test_full_sessions_never_trip_postfix_error_limits(mail_world: MailWorld) -> None:
+    """50 recipients a session on a host with Postfix's limits, 60 % of them dead."""
+    addresses = [a for a in mail_world.expected if a.endswith("@errorlimits.test")]
+    server = mail_world.server("mx.errorlimits.test")
+    before = server.stats.counters()
+    results = asyncio.run(
+        _verify(mail_world, addresses, max_connections_per_host=1, max_rcpt_per_session=50)
+    )
+    after = server.stats.counters()
+    for address in addresses:
+        got = results[address]
+        assert (str(got.result), str(got.reason)) == mail_world.expected[address], got
+    assert after["error_sleeps"] == before["error_sleeps"]
+    assert after["error_limit_disconnects"] == before["error_limit_disconnects"]
+    assert after["sessions"] > before["sessions"]
 
 
 def test_connections_per_host_stay_under_the_cap(mail_world: MailWorld) -> None:

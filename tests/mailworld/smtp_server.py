@@ -1,8 +1,9 @@
 """Loopback SMTP servers that answer the way the internet's mail servers do.
 
 One ``SmtpServer`` listens on one IP address and port; a ``HostBehaviour`` says how it behaves:
-which domains and mailboxes it knows, greylisting, connection and recipient caps, TLS, SMTPUTF8,
-PIPELINING, latency, and hostile modes for robustness tests. Replies carry RFC 3463 enhanced
+which domains and mailboxes it knows, greylisting, connection and recipient caps, connection and
+recipient rates, Postfix's error limits, TLS, SMTPUTF8, PIPELINING, latency, and hostile modes
+for robustness tests. Replies carry RFC 3463 enhanced
 status codes and the texts real servers use. No message is ever accepted: DATA and BDAT are
 refused with 503 and counted, because mailsift must never send them.
 """
@@ -28,6 +29,14 @@ _KEEP_TRANSCRIPTS = 1000
 _KEEP_COMMANDS = 200
 _MAIL_FROM = re.compile(r"^MAIL\s+FROM:\s*<([^<>\s]*)>\s*(.*)$", re.IGNORECASE)
 _RCPT_TO = re.compile(r"^RCPT\s+TO:\s*<([^<>\s]*)>\s*(.*)$", re.IGNORECASE)
+# Counters of limits a polite client never trips. Rate limits are not among them: a client
+# cannot know a server's rate before it is told, only back off once it is.
+_VIOLATIONS = (
+    "connection_limit_violations",
+    "rcpt_limit_violations",
+    "error_sleeps",
+    "error_limit_disconnects",
+)
 
 
 class Mailbox(Enum):
@@ -66,6 +75,29 @@ class DomainRules:
     catch_all: bool = False  # accept any local part not listed
 
 
+@dataclass(frozen=True)
+class ErrorLimits:
+    """Postfix's anti-abuse limits on errors in one session (its defaults).
+
+    Every reply of 400 or more to a command is an error. Once a session has made ``soft``
+    errors, every reply leaves ``sleep`` seconds late (``smtpd_soft_error_limit``,
+    ``smtpd_error_sleep_time``); after ``hard`` errors the server answers
+    ``421 4.7.0 ... Error: too many errors`` and hangs up (``smtpd_hard_error_limit``).
+    """
+
+    soft: int = 10
+    sleep: float = 1.0
+    hard: int = 20
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` events from one client IP in any ``seconds`` (Postfix's anvil)."""
+
+    count: int
+    seconds: float
+
+
 @dataclass
 class HostBehaviour:
     """How one mail server behaves. Domain names are lower-case A-labels (punycode)."""
@@ -81,7 +113,11 @@ class HostBehaviour:
     greylist_seconds: float = 0.0  # 450 4.7.1 for a new (client, sender, recipient) this long
     max_connections_per_ip: int | None = None  # beyond it: 421 4.7.0 at the greeting
     max_rcpt_per_session: int | None = None  # beyond it: 452 4.5.3
+    error_limits: ErrorLimits | None = None  # Postfix's error sleep and hang-up
+    connection_rate: RateLimit | None = None  # beyond it: 421 4.7.0 at the greeting
+    recipient_rate: RateLimit | None = None  # beyond it: 450 4.7.1 to RCPT
     reply_delay: float = 0.0  # network latency: replies leave this long after commands arrive
+    # (the TLS handshake's first server flight too: TLS 1.3 costs one round trip)
     drip_interval: float = 0.0  # above 0: every byte is sent alone, this long after the last
 
 
@@ -118,7 +154,8 @@ class ServerStats:
 
     @property
     def limit_violations(self) -> int:
-        return self._count("connection_limit_violations") + self._count("rcpt_limit_violations")
+        """Every politeness limit the client tripped: caps and error limits."""
+        return sum(self._count(name) for name in _VIOLATIONS)
 
     @property
     def connection_limit_violations(self) -> int:
@@ -127,6 +164,21 @@ class ServerStats:
     @property
     def rcpt_limit_violations(self) -> int:
         return self._count("rcpt_limit_violations")
+
+    @property
+    def error_sleeps(self) -> int:
+        """Replies delayed by the error sleep: the client made too many errors."""
+        return self._count("error_sleeps")
+
+    @property
+    def error_limit_disconnects(self) -> int:
+        """Sessions ended with 421 "too many errors"."""
+        return self._count("error_limit_disconnects")
+
+    @property
+    def rate_limit_replies(self) -> int:
+        """Connections or recipients refused for coming too fast (421 / 450 4.7.1)."""
+        return self._count("rate_limit_replies")
 
     @property
     def rcpt_commands(self) -> int:
@@ -165,11 +217,12 @@ class ServerStats:
                     "rcpt_commands",
                     "quit_count",
                     "unadvertised_pipelining",
+                    "error_sleeps",
+                    "error_limit_disconnects",
+                    "rate_limit_replies",
                 )
             }
-            counts["limit_violations"] = (
-                counts["connection_limit_violations"] + counts["rcpt_limit_violations"]
-            )
+            counts["limit_violations"] = sum(counts[name] for name in _VIOLATIONS)
             counts["rcpt_per_session_max"] = self._rcpt_max
             counts["max_concurrent_seen"] = max(self._peak.values(), default=0)
             return counts
@@ -225,6 +278,8 @@ class SmtpServer:
         self._tasks: set[asyncio.Task[None]] = set()
         # When each (client IP, sender, recipient) was first seen, for greylisting.
         self.greylist: dict[tuple[str, str, str], float] = {}
+        self.connection_rate = _RateCounter(behaviour.connection_rate)
+        self.recipient_rate = _RateCounter(behaviour.recipient_rate)
 
     @property
     def port(self) -> int:
@@ -270,6 +325,25 @@ class SmtpServer:
             self._tasks.discard(task)
 
 
+class _RateCounter:
+    """Events per client IP in fixed windows, as Postfix's anvil counts them: every attempt
+    counts, refused or not, and a window starts at the first event after the last one ended.
+    """
+
+    def __init__(self, limit: RateLimit | None) -> None:
+        self.limit = limit
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def allows(self, client: str, now: float) -> bool:
+        if self.limit is None:
+            return True
+        start, count = self._windows.get(client, (now, 0))
+        if now - start >= self.limit.seconds:
+            start, count = now, 0
+        self._windows[client] = (start, count + 1)
+        return count + 1 <= self.limit.count
+
+
 @dataclass
 class _Answer:
     """A reply, and what the session does once it is sent."""
@@ -277,6 +351,11 @@ class _Answer:
     reply: str
     close: bool = False
     starttls: bool = False
+    sleep: float = 0.0  # the error sleep, before this reply leaves
+
+    @property
+    def is_error(self) -> bool:
+        return self.reply[:1] in ("4", "5")
 
 
 def _reply(code: int, *lines: str) -> str:
@@ -323,6 +402,7 @@ class _Session:
         self.sender: str | None = None  # set between MAIL and the end of the transaction
         self.utf8 = False
         self.rcpts = 0
+        self.errors = 0  # replies of 400 or more, as Postfix counts them for its limits
 
     # --- the conversation --------------------------------------------------------
 
@@ -331,6 +411,11 @@ class _Session:
         cap = self.b.max_connections_per_ip
         if cap is not None and active > cap:
             self.stats.add("connection_limit_violations")
+            text = f"{self.b.hostname} Error: too many connections from {self.client}"
+            await self._send(_reply(421, f"4.7.0 {text}"), arrived)
+            return
+        if not self.server.connection_rate.allows(self.client, arrived):
+            self.stats.add("rate_limit_replies")
             text = f"{self.b.hostname} Error: too many connections from {self.client}"
             await self._send(_reply(421, f"4.7.0 {text}"), arrived)
             return
@@ -362,12 +447,20 @@ class _Session:
             answers = self._answer_all(lines)
             if len(buffer) > MAX_LINE:
                 answers.append(_Answer(_reply(500, "5.5.0 Error: line too long"), close=True))
-            await self._send("".join(a.reply for a in answers), arrived)
             last = answers[-1] if answers else None
+            if last is not None and last.starttls:
+                # The client's first TLS flight waits in the socket until the handshake starts,
+                # so that the server's answer to it leaves one round trip later.
+                transport = self.writer.transport
+                assert isinstance(transport, asyncio.Transport)
+                transport.pause_reading()
+            await self._send_answers(answers, arrived)
             if last is not None and last.close:
                 return
             if last is not None and last.starttls:
                 assert self.b.tls_context is not None
+                if self.b.reply_delay > 0:
+                    await asyncio.sleep(self.b.reply_delay)
                 await self.writer.start_tls(self.b.tls_context)
                 buffer = b""  # plaintext sent before the handshake must not count
                 self._start_over(tls=True)
@@ -385,9 +478,41 @@ class _Session:
                 break
             answer = self._answer(line)
             answers.append(answer)
+            over_hard_limit = self._count_error(answer)
             if answer.close or answer.starttls:
                 break
+            if over_hard_limit:
+                answers.append(self._too_many_errors())
+                break
         return answers
+
+    def _count_error(self, answer: _Answer) -> bool:
+        """Apply Postfix's error limits to ``answer``; True when the hard limit is reached."""
+        limits = self.b.error_limits
+        if limits is None:
+            return False
+        if self.errors >= limits.soft:
+            answer.sleep = limits.sleep
+            self.stats.add("error_sleeps")
+        if answer.is_error:
+            self.errors += 1
+        return self.errors >= limits.hard
+
+    def _too_many_errors(self) -> _Answer:
+        assert self.b.error_limits is not None
+        self.stats.add("error_limit_disconnects")
+        text = f"4.7.0 {self.b.hostname} Error: too many errors"
+        return _Answer(_reply(421, text), close=True, sleep=self.b.error_limits.sleep)
+
+    async def _send_answers(self, answers: list[_Answer], arrived: float) -> None:
+        """Send the replies to commands that arrived together, error sleeps included."""
+        text, slept = "", 0.0
+        for answer in answers:
+            if answer.sleep > 0:
+                await self._send(text, arrived + slept)
+                text, slept = "", slept + answer.sleep
+            text += answer.reply
+        await self._send(text, arrived + slept)
 
     async def _send(self, text: str, arrived: float) -> None:
         if not text:
@@ -496,6 +621,9 @@ class _Session:
         match = _RCPT_TO.match(line.strip())
         if match is None:
             return _Answer(_reply(501, "5.5.4 Syntax: RCPT TO:<address>"))
+        if not self.server.recipient_rate.allows(self.client, self.loop.time()):
+            self.stats.add("rate_limit_replies")
+            return _Answer(_reply(450, f"4.7.1 Error: too many recipients from {self.client}"))
         if match.group(2):
             return _Answer(_reply(555, f"5.5.4 Unsupported options: {match.group(2)}"))
         address = match.group(1)

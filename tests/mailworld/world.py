@@ -22,6 +22,14 @@ Choices where the policy table leaves room, and why:
 - ``tlsrefused.test``: after 454 to STARTTLS the session goes on in plain text, so its mailboxes
   are judged as usual.
 - ``norelay.test``'s MX does not receive mail for it (550 5.7.1) -> unknown / invalid_smtp.
+- ``errorlimits.test`` (Postfix's error limits, 60 % of its addresses dead): a polite client
+  never collects enough rejections in a session to be slowed down or cut off, so each address
+  has its mailbox's verdict. ``build_rate_limited`` adds ``rcptrate.test`` (450 4.7.1 "too many
+  recipients" beyond 4 a second) and ``connrate.test`` (421 beyond two connections a second),
+  where a client that backs off gets every real answer too.
+
+Two hosts in three that are not told otherwise offer STARTTLS with a certificate of the world's
+own CA (``WorldBuilder(starttls_share=...)``), as on the internet.
 """
 
 from __future__ import annotations
@@ -43,9 +51,11 @@ from mailsift.settings import Settings
 from tests.mailworld.dns_server import DnsServer, Zone
 from tests.mailworld.smtp_server import (
     DomainRules,
+    ErrorLimits,
     Greeting,
     HostBehaviour,
     Mailbox,
+    RateLimit,
     SmtpServer,
     Tls,
 )
@@ -55,6 +65,7 @@ IPV6_HOST = "::1"
 _START_ATTEMPTS = 20
 _TIMEOUT = 30.0
 _MAX_COUNTERS = ("rcpt_per_session_max", "max_concurrent_seen")
+STANDARD_STARTTLS_SHARE = 2 / 3
 
 
 @dataclasses.dataclass
@@ -78,7 +89,9 @@ class WorldBuilder:
     """Assembles a world: hosts with addresses, domains served by them, and expectations.
 
     ``host_defaults`` is the behaviour every host starts from (``reply_delay`` for instance);
-    ``subnet`` is the 127.X.0.0/16 the hosts get addresses from (default: a random one).
+    ``subnet`` is the 127.X.0.0/16 the hosts get addresses from (default: a random one);
+    ``starttls_share`` of the listening hosts not told about TLS offer working STARTTLS,
+    spread evenly in the order they are added.
     """
 
     def __init__(
@@ -87,6 +100,7 @@ class WorldBuilder:
         host_defaults: HostBehaviour | None = None,
         dns_answer_delay: float = 0.0,
         subnet: str | None = None,
+        starttls_share: float = 0.0,
     ) -> None:
         self.zone = Zone()
         self.ca = trustme.CA()
@@ -95,6 +109,8 @@ class WorldBuilder:
         self.expected_flags: dict[str, frozenset[str]] = {}
         self.dns_answer_delay = dns_answer_delay
         self._defaults = host_defaults or HostBehaviour()
+        self._starttls_share = starttls_share
+        self._untold_tls = 0  # listening hosts added without a word about TLS
         network = subnet or f"127.{random.randint(2, 254)}.0.0/16"
         self._addresses = ipaddress.IPv4Network(network).hosts()
 
@@ -120,12 +136,21 @@ class WorldBuilder:
         behaviour = None
         if listening:
             changes.setdefault("domains", {})
+            if "tls" not in changes and self._defaults.tls is Tls.NONE:
+                changes["tls"] = self._next_untold_tls()
             behaviour = dataclasses.replace(self._defaults, hostname=name, **changes)
             if behaviour.tls is Tls.OFFER and behaviour.tls_context is None:
                 behaviour.tls_context = self.tls_context(name, ip)
         spec = HostSpec(name, ip, behaviour)
         self.hosts.append(spec)
         return spec
+
+    def _next_untold_tls(self) -> Tls:
+        """OFFER for ``starttls_share`` of the hosts, evenly: with 2/3, the 2nd and 3rd of
+        every three."""
+        n, share = self._untold_tls, self._starttls_share
+        self._untold_tls += 1
+        return Tls.OFFER if int((n + 1) * share) > int(n * share) else Tls.NONE
 
     def domain(
         self,
@@ -184,7 +209,7 @@ class MailWorld:
     @classmethod
     def standard(cls) -> MailWorld:
         """The shared test world: one domain per behaviour (see the module docstring)."""
-        builder = WorldBuilder()
+        builder = WorldBuilder(starttls_share=STANDARD_STARTTLS_SHARE)
         build_standard(builder)
         return builder.build()
 
@@ -440,6 +465,36 @@ def _refusing_domains(b: WorldBuilder) -> None:
     for user in users:
         b.expect(f"{user}@capped.test", "valid", "accepted_email")
     b.expect("nobody@capped.test", "invalid", "rejected_email")
+    _error_limited_domain(b)
+
+
+def build_rate_limited(b: WorldBuilder) -> None:
+    """Hosts that limit rates, in a world of their own: a client backs off and is told again,
+    which takes longer than the standard world's short deadlines allow under load."""
+    few = [f"user{i:02d}" for i in range(1, 6)]
+    many = [f"user{i:02d}" for i in range(1, 13)]
+    limited: list[tuple[str, list[str], dict[str, RateLimit]]] = [
+        ("rcptrate.test", few, {"recipient_rate": RateLimit(4, 1.0)}),
+        ("connrate.test", many, {"connection_rate": RateLimit(2, 1.0)}),
+    ]
+    for domain, users, limit in limited:
+        _mail_domain(b, domain, users, **limit)
+        for user in users:
+            b.expect(f"{user}@{domain}", "valid", "accepted_email")
+        b.expect(f"nobody@{domain}", "invalid", "rejected_email")
+
+
+ERROR_LIMITS_LIVE = 16  # of 40 addresses on errorlimits.test; the 24 others are dead
+
+
+def _error_limited_domain(b: WorldBuilder) -> None:
+    """A Postfix-style host with mostly dead addresses: enough for 20 errors twice over."""
+    live = [f"live{i:02d}" for i in range(ERROR_LIMITS_LIVE)]
+    _mail_domain(b, "errorlimits.test", live, error_limits=ErrorLimits())
+    for user in live:
+        b.expect(f"{user}@errorlimits.test", "valid", "accepted_email")
+    for i in range(40 - ERROR_LIMITS_LIVE):
+        b.expect(f"dead{i:02d}@errorlimits.test", "invalid", "rejected_email")
 
 
 def _protocol_domains(b: WorldBuilder) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from bench.lower_bound import (
     Latency,
     Politeness,
     ServerLoad,
+    budgeted_sessions,
     lower_bound,
     server_rounds,
     session_rounds,
@@ -123,4 +125,55 @@ def test_the_benchmark_world_is_bounded_by_its_largest_provider() -> None:
     assert max(load.recipients for load in loads) == 501
     assert sum(load.recipients for load in loads) == sum(d.listed + 1 for d in plan.domains)
     bound = lower_bound(loads, POLITE, LATENCY)
-    assert bound.busiest_server_seconds == pytest.approx(11 * 3 * D)  # 21 sessions, 11 waves
+    # Its server offers STARTTLS: 21 sessions of 2 + 3 + 1 round trips, over two lanes.
+    assert bound.busiest_server_seconds == pytest.approx(63 * D)
+
+
+def test_two_servers_in_three_offer_starttls_and_some_have_error_limits() -> None:
+    plan = make_plan(2_000, 60, seed=3)
+    share = sum(server.starttls for server in plan.servers) / len(plan.servers)
+    assert 0.55 < share < 0.8
+    assert any(server.error_limits for server in plan.servers)
+    # Every recipient's reply is known to the world: rejections are the dead, the full and
+    # the disabled mailboxes, and the probes of domains that are not catch-all.
+    loads = plan.loads()
+    rejected = sum(sum(load.rejected) for load in loads)
+    dead = sum(1 for e in plan.expected.values() if e.reason in {"rejected_email"})
+    full = sum(1 for e in plan.expected.values() if e.reason == "low_deliverability")
+    full -= sum(1 for e in plan.expected.values() if e.accept_all)
+    probes = sum(1 for d in plan.domains if d.listed and not d.catch_all)
+    assert rejected == dead + full + probes
+
+
+BUDGET = Politeness(per_host=5, per_session=50, concurrency=200, error_budget=8)
+
+
+def test_an_error_budget_caps_each_batch_before_anything_is_known() -> None:
+    # Nothing rejected: 50 recipients in batches of 8 (7 batches) after greeting and EHLO.
+    assert budgeted_sessions(ServerLoad(50), per_session=50, error_budget=8) == [2 + 7]
+    # STARTTLS adds STARTTLS, the handshake and EHLO again.
+    assert budgeted_sessions(ServerLoad(50, starttls=True), 50, 8) == [2 + 3 + 7]
+
+
+def test_after_k_rejections_a_batch_carries_at_most_budget_minus_k() -> None:
+    # Batch 1: 8 recipients, 2 rejected; batch 2: 6, 3 rejected; batch 3: 3, all rejected:
+    # the budget is spent and a second session asks the last recipient.
+    pattern = [True, True] + [False] * 6 + [True] * 3 + [False] * 3 + [True] * 3 + [False]
+    load = ServerLoad(len(pattern), rejected=tuple(pattern))
+    assert budgeted_sessions(load, per_session=50, error_budget=8) == [2 + 3, 2 + 1]
+
+
+def test_without_pipelining_a_budget_only_ends_sessions() -> None:
+    load = ServerLoad(10, pipelining=False, rejected=(True,) * 10)
+    # greeting, EHLO, MAIL, QUIT and one round trip a recipient; 8 rejections end a session.
+    assert budgeted_sessions(load, per_session=50, error_budget=8) == [4 + 8, 4 + 2]
+
+
+def test_an_error_budget_sets_the_bound_through_the_busiest_server() -> None:
+    dead_half = tuple(i % 2 == 0 for i in range(400))
+    loads = [ServerLoad(400, starttls=True, rejected=dead_half), ServerLoad(10)]
+    bound = lower_bound(loads, BUDGET, LATENCY)
+    sessions = budgeted_sessions(loads[0], 50, 8)
+    assert len(sessions) >= 200 // 8  # 200 rejections, at most 8 a session
+    assert bound.busiest_server_seconds == pytest.approx(math.ceil(sum(sessions) / 5) * D)
+    assert bound.sessions == len(sessions) + 1

@@ -778,4 +778,9 @@ def test_item_batches_number_rows_deal_chunks_and_count(tmp_path: Path) -> None:
         (7, 7, 8, "bad7", "invalid", "invalid_email"),
     ]
     assert all(len(row) == len(FINAL_COLUMNS) and row[8] for row in final)
-    assert (counts.rows, counts.pending, counts.columns, counts.chunks(2)) == (10, 8, 2, 4)
+    assert (counts.rows, counts.pending, counts.columns, counts.chunk_ids) == (
+        10,
+        8,
+        2,
+        [0, 1, 2, 3],
+    )

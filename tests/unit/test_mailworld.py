@@ -21,10 +21,13 @@ from mailsift.settings import Settings
 from tests.mailworld.smtp_server import (
     HUGE_LINE_BYTES,
     DomainRules,
+    ErrorLimits,
     Greeting,
     HostBehaviour,
     Mailbox,
+    RateLimit,
     SmtpServer,
+    Tls,
 )
 from tests.mailworld.world import MailWorld, WorldBuilder
 
@@ -348,6 +351,120 @@ async def test_recipient_cap_per_session() -> None:
         stats = server.stats
         assert stats.rcpt_limit_violations == stats.limit_violations == 2
         assert (stats.rcpt_commands, stats.rcpt_per_session_max) == (6, 5)
+
+
+async def test_error_limits_sleep_then_hang_up_as_postfix_does() -> None:
+    limits = ErrorLimits(soft=3, sleep=0.01, hard=5)
+    async with serving(error_limits=limits) as server:
+        async with connect("127.0.0.1", server.port) as client:
+            assert (await client.rcpt("nobody1@ok.test")).code == 550  # error 1
+            for n in (2, 3):
+                assert (await client.ask(f"RCPT TO:<nobody{n}@ok.test>")).code == 550
+            assert server.stats.error_sleeps == 0  # three errors made, none answered late yet
+            assert (await client.ask("RCPT TO:<alice@ok.test>")).code == 250  # late: 1 sleep
+            assert (await client.ask("RCPT TO:<nobody4@ok.test>")).code == 550  # error 4
+            await client.send("RCPT TO:<nobody5@ok.test>")
+            assert (await client.reply()).code == 550  # error 5: the hard limit
+            goodbye = await client.reply()
+            assert (goodbye.code, goodbye.status) == (421, "4.7.0")
+            assert goodbye.lines == ["4.7.0 mx.fresh.test Error: too many errors"]
+            assert await client.at_eof()
+        stats = server.stats
+        assert (stats.error_sleeps, stats.error_limit_disconnects) == (3, 1)
+        assert stats.limit_violations == 4
+        assert stats.counters()["limit_violations"] == 4
+
+
+async def test_errors_under_the_soft_limit_cost_nothing() -> None:
+    async with serving(error_limits=ErrorLimits()) as server:
+        async with connect("127.0.0.1", server.port) as client:
+            assert (await client.rcpt("nobody0@ok.test")).code == 550
+            for n in range(1, 9):
+                assert (await client.ask(f"RCPT TO:<nobody{n}@ok.test>")).code == 550
+            assert (await client.ask("RCPT TO:<alice@ok.test>")).code == 250
+            assert (await client.ask("QUIT")).code == 221
+        counters = server.stats.counters()
+        assert (counters["error_sleeps"], counters["error_limit_disconnects"]) == (0, 0)
+        assert counters["limit_violations"] == 0
+
+
+async def test_pipelined_errors_past_the_hard_limit_end_the_session() -> None:
+    async with serving(error_limits=ErrorLimits(sleep=0.001)) as server:
+        async with connect("127.0.0.1", server.port) as client:
+            await client.hello()
+            rcpts = [f"RCPT TO:<nobody{n}@ok.test>" for n in range(30)]
+            await client.send(SENDER, *rcpts, "QUIT")
+            codes = [(await client.reply()).code for _ in range(22)]
+            assert codes == [250] + [550] * 20 + [421]
+            assert await client.at_eof()
+        assert server.stats.error_sleeps == 10  # the 11th to 20th rejections
+        assert server.stats.rcpt_commands == 20  # nothing read after the hard limit
+
+
+async def test_recipient_rate_limit_answers_450_and_forgives_after_its_window() -> None:
+    async with serving(recipient_rate=RateLimit(2, 0.2)) as server:
+        async with connect("127.0.0.1", server.port) as client:
+            assert (await client.rcpt("alice@ok.test")).code == 250
+            assert (await client.ask("RCPT TO:<nobody@ok.test>")).code == 550
+            over = await client.ask("RCPT TO:<alice@ok.test>")
+            assert (over.code, over.status) == (450, "4.7.1")
+            assert over.lines == ["4.7.1 Error: too many recipients from 127.0.0.1"]
+            await asyncio.sleep(0.25)
+            assert (await client.ask("RCPT TO:<alice@ok.test>")).code == 250
+        assert server.stats.rate_limit_replies == 1
+        assert server.stats.limit_violations == 0  # a client learns a rate by being told
+
+
+async def test_connection_rate_limit_answers_421_at_the_greeting() -> None:
+    async with serving(connection_rate=RateLimit(1, 0.2)) as server:
+        async with connect("127.0.0.1", server.port) as first:
+            assert (await first.reply()).code == 220
+            async with connect("127.0.0.1", server.port) as second:
+                refusal = await second.reply()
+                assert (refusal.code, refusal.status) == (421, "4.7.0")
+                assert "too many connections from 127.0.0.1" in refusal.lines[0]
+                assert await second.at_eof()
+            async with connect("127.0.0.1", server.port, local_ip="127.0.0.2") as other:
+                assert (await other.reply()).code == 220  # counted per client address
+        await asyncio.sleep(0.25)
+        async with connect("127.0.0.1", server.port) as later:
+            assert (await later.reply()).code == 220
+        assert server.stats.rate_limit_replies == 1
+
+
+def test_two_hosts_in_three_offer_starttls_unless_told() -> None:
+    builder = WorldBuilder(starttls_share=2 / 3)
+    hosts = [builder.host(f"mx{i}.tls.test") for i in range(9)]
+    told = builder.host("mx.told.test", tls=Tls.NONE)
+    offered = [h.behaviour is not None and h.behaviour.tls is Tls.OFFER for h in hosts]
+    assert offered == [False, True, True] * 3
+    contexts = [h.behaviour is not None and h.behaviour.tls_context is not None for h in hosts]
+    assert contexts == offered
+    assert told.behaviour is not None
+    assert told.behaviour.tls is Tls.NONE
+
+
+def test_the_standard_world_offers_starttls_on_two_hosts_in_three(mail_world: MailWorld) -> None:
+    listening = [s.behaviour for s in mail_world.hosts.values() if s.behaviour is not None]
+    share = sum(b.tls is Tls.OFFER for b in listening) / len(listening)
+    assert 0.55 < share < 0.75
+
+
+async def test_starttls_works_with_the_handshake_held_back_one_reply_delay() -> None:
+    builder = WorldBuilder()
+    context = builder.tls_context("mx.fresh.test", "127.0.0.1")
+    client_context = ssl.create_default_context()
+    builder.ca.configure_trust(client_context)
+    tls = {"tls": Tls.OFFER, "tls_context": context, "reply_delay": 0.01}
+    async with serving(**tls) as server, connect("127.0.0.1", server.port) as client:
+        await client.hello()
+        assert (await client.ask("STARTTLS")).code == 220
+        await client.writer.start_tls(client_context, server_hostname="mx.fresh.test")
+        again = await client.ask("EHLO probe.mailsift.test")
+        assert again.code == 250
+        assert "STARTTLS" not in again.lines
+        assert (await client.ask(SENDER)).code == 250
+        assert (await client.ask("RCPT TO:<alice@ok.test>")).code == 250
 
 
 @pytest.mark.parametrize("command", ["DATA", "BDAT 10 LAST", "data"])

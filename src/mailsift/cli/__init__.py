@@ -1,10 +1,53 @@
-"""The ``mailsift`` command line."""
+"""The ``mailsift`` command line.
+
+Each command lives in a module of its own, imported only when that command runs (or when the
+help lists every command): ``mailsift check`` must not pay for the web, database and queue
+stack that ``serve`` and ``worker`` need.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import TYPE_CHECKING
 
-from mailsift.cli import accounts, check, db, remote, serve, verify, worker
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context
+
+# command name -> the module under mailsift.cli whose ``register(app)`` adds it
+COMMANDS = {
+    "check": "check",
+    "verify": "verify",
+    "accounts": "accounts",
+    "serve": "serve",
+    "worker": "worker",
+    "db": "db",
+    "remote": "remote",
+}
+
+
+class _LazyCommands(TyperGroup):
+    """A group that imports a command's module the first time the command is needed."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        if cmd_name not in self.commands:
+            module = importlib.import_module(f"mailsift.cli.{module_name}")
+            holder = typer.Typer()
+            module.register(holder)
+            command = typer.main.get_group(holder).get_command(ctx, cmd_name)
+            if command is None:
+                raise RuntimeError(f"mailsift.cli.{module_name} does not register {cmd_name!r}")
+            self.add_command(command, cmd_name)
+        return self.commands[cmd_name]
+
 
 app = typer.Typer(
     name="mailsift",
@@ -12,21 +55,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_LazyCommands,
 )
 
 
 @app.callback()
 def _root() -> None:
     """mailsift: email list verification that never sends a message."""
-
-
-check.register(app)
-verify.register(app)
-accounts.register(app)
-serve.register(app)
-worker.register(app)
-db.register(app)
-remote.register(app)
 
 
 def main() -> None:

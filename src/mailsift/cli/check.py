@@ -8,18 +8,20 @@ import sys
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mailsift.cli.common import fail, load_settings, stderr
 from mailsift.settings import Settings
 from mailsift.verify.engine import Verifier
 from mailsift.verify.model import Result, Verification
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 _COLOURS = {
     Result.VALID: "green",
@@ -110,6 +112,15 @@ async def _run(
 
 
 def _progress() -> Progress:
+    # Imported here: only a long list read from a file on a terminal shows progress.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

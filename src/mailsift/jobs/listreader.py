@@ -56,6 +56,7 @@ async def batches_in_child(
     chunk_size: int,
     stats: IntakeStats,
     counts: ItemCounts,
+    expected_rows: int = 0,
 ) -> AsyncGenerator[ItemBatch, None]:
     """The batches of ``item_batches`` over ``read_rows``, read by a child process.
 
@@ -69,6 +70,7 @@ async def batches_in_child(
         "limits": asdict(limits),
         "job_id": job_id,
         "chunk_size": chunk_size,
+        "expected_rows": expected_rows,
     }
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -157,7 +159,14 @@ def _serve(request: dict[str, Any], frames: IO[bytes]) -> None:
             stats,
             limits=IntakeLimits(**request["limits"]),
         )
-        for batch in item_batches(rows, request["job_id"], request["chunk_size"], counts):
+        batches = item_batches(
+            rows,
+            request["job_id"],
+            request["chunk_size"],
+            counts,
+            expected_rows=request["expected_rows"],
+        )
+        for batch in batches:
             _send(frames, ("batch", batch.pending, batch.final))
     except BrokenPipeError:
         raise

@@ -29,6 +29,7 @@ from mailsift.jobs.items import (
     PENDING_COLUMNS,
     ItemBatch,
     ItemCounts,
+    estimated_rows,
     item_batches,
 )
 from mailsift.jobs.listreader import batches_in_child
@@ -105,6 +106,7 @@ async def create_job(
     if read_in_child is None:
         read_in_child = await asyncio.to_thread(os.path.getsize, path) >= CHILD_READER_MIN_BYTES
     read = batches_in_child if read_in_child else _batches_in_thread
+    expected_rows = await asyncio.to_thread(estimated_rows, path, text=layout.format != "xlsx")
     described = {**layout_json(layout), "choice": choice_json(sheet, column)}
     job_id = await _open_job(
         store, filename, fingerprint, described, source, account, callback_url, link_base
@@ -119,6 +121,7 @@ async def create_job(
             chunk_size=chunk_size,
             stats=stats,
             counts=counts,
+            expected_rows=expected_rows,
         )
         await _store_batches(store, batches)
         return await _queue_job(store, job_id, stats, counts, chunk_size, reserve)
@@ -191,10 +194,11 @@ async def _batches_in_thread(
     chunk_size: int,
     stats: IntakeStats,
     counts: ItemCounts,
+    expected_rows: int = 0,
 ) -> AsyncGenerator[ItemBatch, None]:
     """The batches ``batches_in_child`` yields, read in a worker thread of this process."""
     rows = read_rows(path, layout, stats, limits=limits)
-    batches = item_batches(rows, job_id, chunk_size, counts)
+    batches = item_batches(rows, job_id, chunk_size, counts, expected_rows=expected_rows)
     reading: asyncio.Future[ItemBatch | None] | None = None
     try:
         while True:
@@ -259,6 +263,6 @@ async def _queue_job(
         totals=totals,
         columns=counts.columns,
         billable=counts.pending,
-        chunks=counts.chunks(chunk_size) if counts.pending else 0,
+        chunks=sorted(counts.chunk_ids) if counts.pending else [],
         reserve=reserve,
     )

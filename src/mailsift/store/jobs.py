@@ -46,11 +46,11 @@ async def queue_job(
     totals: dict[str, Any],
     columns: int,
     billable: int,
-    chunks: int,
+    chunks: Sequence[int],
     reserve: Reserve | None,
 ) -> Job:
     """Set the job's counts (``totals``: column values) and its layout's width in
-    ``columns``, reserve its credit, and queue its ``chunks`` (none: it is complete)."""
+    ``columns``, reserve its credit, and queue its ``chunks`` by number (none: it is complete)."""
     now = utcnow()
     async with store.write() as session:
         job = await session.get_one(Job, job_id)
@@ -61,7 +61,7 @@ async def queue_job(
             await reserve(session, job, billable)
         if chunks:
             job.stage = JobStage.IN_QUEUE
-            await queue_chunks(session, job_id, range(chunks))
+            await queue_chunks(session, job_id, chunks)
         else:  # nothing to probe: every row was final at intake
             job.stage = JobStage.COMPLETED
             job.started_at = job.finished_at = now
