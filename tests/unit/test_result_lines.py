@@ -27,8 +27,16 @@ _RESULT = ("valid", "accepted_email", "false", "false", "false", "false", "", "m
     ],
 )
 def test_cells_are_kept_and_neutralised(cells: list[str], expected: list[str]) -> None:
-    row = (json.dumps(cells), *_RESULT, "=2.1.5 Ok")
+    row = (json.dumps(cells), *_RESULT, "=2.1.5 Ok", "false", "", 100)
     line = _line(row, width=2)
     assert line[: len(expected)] == expected
     assert line[len(expected) : len(expected) + 9] == list(_RESULT)
-    assert line[-1] == "'=2.1.5 Ok"  # the mail server's words are neutralised too
+    assert line[-4] == "'=2.1.5 Ok"  # the mail server's words are neutralised too
+    assert line[-3:] == ["false", "", "100"]
+
+
+def test_a_suppressed_row_names_its_list_and_a_row_without_a_score_gets_its_own() -> None:
+    row = (json.dumps(["a@gmial.com"]), "invalid", "invalid_email", "false", "false", "false",
+           "false", "a@gmail.com", "", "", "bad syntax", "true", "=traps", None)  # fmt: skip
+    line = _line(row, width=1)
+    assert line[-3:] == ["true", "'=traps", "0"]  # invalid_email (5) less the typo, floored

@@ -20,13 +20,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import Select, String, Text, case, cast, func, select
+from sqlalchemy import ColumnElement, Select, String, Text, case, cast, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.csvsafe import FORMULA_STARTS, LINE_END, neutralize, safe_cells
 from mailsift.store.engine import Store
 from mailsift.store.models import Job, JobItem
+from mailsift.store.suppression import suppressed_to_invalid
 from mailsift.store.url import sqlite_file
+from mailsift.verify.model import Reason, Result
+from mailsift.verify.score import ScoreEvidence, quality_score
 
 Which = Literal["valid", "invalid", "unknown"]
 FILES: dict[Which, tuple[str, ...]] = {
@@ -45,6 +48,9 @@ RESULT_COLUMNS = (
     "mx_host",
     "smtp_code",
     "smtp_message",
+    "bad_address",
+    "suppression_list",
+    "quality_score",
 )
 ROWS_PER_PIECE = 5_000
 
@@ -72,7 +78,8 @@ async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
     yield _encode([safe_cells(header)])
-    query = _items(job).where(JobItem.result.in_(FILES[which]))
+    to_invalid = await suppressed_to_invalid(store, job.account_id)
+    query = _items(job).where(_in_file(which, to_invalid=to_invalid))
     async with store.read() as session, _partitions(session, query) as partitions:
         async for rows in partitions:
             yield _encode(_line(row, width) for row in rows)
@@ -87,7 +94,8 @@ async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Pa
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
     query = _items(job).where(JobItem.result.is_not(None))
-    sinks = await asyncio.to_thread(_Sinks.open, paths)
+    to_invalid = await suppressed_to_invalid(store, job.account_id)
+    sinks = await asyncio.to_thread(_Sinks.open, paths, to_invalid)
     try:
         for which in FILES:
             sinks.writers[which].writerow(safe_cells(header))
@@ -129,8 +137,9 @@ def _write_from_sqlite(database: Path, sql: str, sinks: _Sinks, width: int) -> N
 class _Sinks:
     """One open ``.part`` file per result file, fed through in-memory CSV buffers."""
 
-    def __init__(self, files: dict[Which, TextIO]) -> None:
+    def __init__(self, files: dict[Which, TextIO], suppressed_to_invalid: bool) -> None:
         self.files = files
+        self.suppressed_to_invalid = suppressed_to_invalid
         self.buffers = {which: io.StringIO() for which in files}
         self.writers = {
             which: csv.writer(buffer, lineterminator=LINE_END)
@@ -138,7 +147,7 @@ class _Sinks:
         }
 
     @classmethod
-    def open(cls, paths: dict[Which, Path]) -> _Sinks:
+    def open(cls, paths: dict[Which, Path], suppressed_to_invalid: bool = False) -> _Sinks:
         next(iter(paths.values())).parent.mkdir(parents=True, exist_ok=True)
         files: dict[Which, TextIO] = {}
         try:
@@ -148,12 +157,14 @@ class _Sinks:
             for file in files.values():
                 file.close()
             raise
-        return cls(files)
+        return cls(files, suppressed_to_invalid)
 
     def write(self, rows: Iterable[Sequence[Any]], width: int) -> None:
         writers = self.writers
+        to_invalid = self.suppressed_to_invalid
         for row in rows:
-            writers[_WHICH_OF[row[1]]].writerow(_line(row, width))
+            which = "invalid" if to_invalid and row[_BAD] == "true" else _WHICH_OF[row[1]]
+            writers[which].writerow(_line(row, width))
 
     def flush(self) -> None:
         for which, buffer in self.buffers.items():
@@ -209,6 +220,9 @@ def _items(job: Job) -> Select[Any]:
             items.mx_host,
             func.coalesce(cast(items.smtp_code, String), ""),
             items.smtp_message,
+            case((items.bad_address, "true"), else_="false"),
+            items.suppression_list,
+            items.quality_score,
         )
         .where(items.job_id == job.id)
         .order_by(items.seq)
@@ -217,12 +231,26 @@ def _items(job: Job) -> Select[Any]:
 
 
 _FLAGS = ("free", "disposable", "role", "accept_all")
+_BAD = 11  # the position of ``bad_address`` in a row of ``_items``
+
+
+def _in_file(which: Which, *, to_invalid: bool) -> ColumnElement[bool]:
+    """The rows of one file; with ``to_invalid``, suppressed addresses all go to invalid."""
+    results = JobItem.result.in_(FILES[which])
+    if not to_invalid:
+        return results
+    if which == "invalid":
+        return results | JobItem.bad_address
+    return results & not_(JobItem.bad_address)
 
 
 def _line(row: Sequence[Any], width: int) -> list[str]:
     """A result row. Result, reason, flags and code are our own words, never a formula;
     everything else comes from the file or a mail server and is neutralised."""
-    cells, result, reason, free, disposable, role, accept_all, suggestion, mx, code, message = row
+    cells, result, reason, free, disposable, role, accept_all, suggestion, mx, code, message = row[
+        :11
+    ]
+    bad, suppression_list, score = row[11:]
     line: list[str] = json.loads(cells)
     if _MAY_NEED_CARE.search(cells):  # one scan of the JSON text instead of one per cell
         line = _neutralized(line)
@@ -230,8 +258,16 @@ def _line(row: Sequence[Any], width: int) -> list[str]:
         line.extend([""] * (width - len(line)))
     line += (result, reason, free, disposable, role, accept_all)
     line += _neutralized((suggestion, mx))
-    line += (code, neutralize(message))
+    line += (code, neutralize(message), bad, neutralize(suppression_list))
+    line.append(
+        str(score if score is not None else _final_at_intake_score(result, reason, suggestion))
+    )
     return line
+
+
+def _final_at_intake_score(result: str, reason: str, suggestion: str) -> int:
+    """Rows answered at intake (bad syntax) carry no stored score: it follows from them."""
+    return quality_score(ScoreEvidence(Result(result), Reason(reason), typo=bool(suggestion)))
 
 
 # A JSON string starting with a formula character: `"=`, `"+`, `"-`, `"@`, or an escaped

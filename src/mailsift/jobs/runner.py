@@ -23,11 +23,14 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
+from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
 from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
 from mailsift.store.results import mark_deferred, store_results
+from mailsift.store.suppression import job_account_id
 from mailsift.verify.model import Reason, Result, Verification
+from mailsift.verify.score import score_verification
 
 __all__ = ["ChunkVerifier", "DeferringVerifier", "JobRunner", "store_results"]
 
@@ -55,6 +58,8 @@ class DeferringVerifier(Protocol):
 
 
 OnCompleted = Callable[[int], Awaitable[None]]
+# The name of the suppression list holding a normalised address, if any.
+_MarkBad = Callable[[str], str | None]
 # Verifications of ``addresses``, retrying 4xx answers until ``deadline`` seconds from now
 # (``None``: the engine's own default).
 Ask = Callable[[list[str], float | None], AsyncIterator[Verification]]
@@ -91,8 +96,10 @@ class JobRunner:
         flush_interval: float = 0.5,
         max_attempts: int = MAX_ATTEMPTS,
         on_completed: OnCompleted | None = None,
+        suppressions: SuppressionIndex | None = None,
     ) -> None:
         self._store = store
+        self._suppressions = suppressions or SuppressionIndex(store)
         self._ask: Ask = lambda addresses, _deadline: verifier.verify_many(addresses)
         self._greylist_deadline: float | None = None
         self._batch_size = batch_size
@@ -139,7 +146,7 @@ class JobRunner:
             log.error("giving up on %s after %d attempts", ref, ref.attempt - 1)
             await self._store_all(ref.job_id, pending.seqs, _gave_up)
             return None
-        deferred = await self._verify(ref.job_id, pending)
+        deferred = await self._verify(ref.job_id, await self._mark_bad(ref.job_id), pending)
         return deferred.retry_after if deferred.seqs else None
 
     def _questions(self, pending: _Pending) -> list[tuple[list[str], float | None]]:
@@ -157,7 +164,13 @@ class JobRunner:
             groups.append((fresh, self._greylist_deadline))
         return groups
 
-    async def _verify(self, job_id: int, pending: _Pending) -> _Deferred:
+    async def _mark_bad(self, job_id: int) -> _MarkBad:
+        """The lookup of the suppression lists that hold for the job's account."""
+        account_id = await job_account_id(self._store, job_id)
+        index = await self._suppressions.current()
+        return lambda normalized: index.lookup(account_id, normalized)
+
+    async def _verify(self, job_id: int, mark_bad: _MarkBad, pending: _Pending) -> _Deferred:
         results: asyncio.Queue[Verification | None] = asyncio.Queue()
         streams = [
             self._ask(addresses, deadline) for addresses, deadline in self._questions(pending)
@@ -165,7 +178,7 @@ class JobRunner:
         producer = asyncio.create_task(_produce(streams, results))
         deferred = _Deferred()
         try:
-            await self._consume(job_id, pending.seqs, results, deferred)
+            await self._consume(job_id, mark_bad, pending.seqs, results, deferred)
             await producer  # re-raises the verifier's failure, if any
         finally:
             producer.cancel()
@@ -180,6 +193,7 @@ class JobRunner:
     async def _consume(
         self,
         job_id: int,
+        mark_bad: _MarkBad,
         pending: dict[str, list[int]],
         results: asyncio.Queue[Verification | None],
         deferred: _Deferred,
@@ -195,7 +209,7 @@ class JobRunner:
                         retry_after = verification.retry_after or 0.0
                         deferred.retry_after = max(deferred.retry_after, retry_after)
                     else:
-                        values.extend(_values_for(verification, pending))
+                        values.extend(_values_for(verification, pending, mark_bad))
                 deferred.seqs.extend(later)
                 await self._write(job_id, values, later)
 
@@ -283,7 +297,11 @@ async def _batches(
         yield batch
 
 
-def _values_for(verification: Verification, pending: dict[str, list[int]]) -> list[dict[str, Any]]:
+def _values_for(
+    verification: Verification,
+    pending: dict[str, list[int]],
+    mark_bad: _MarkBad = lambda _normalized: None,
+) -> list[dict[str, Any]]:
     """Update parameters for the rows ``verification`` answers (and forget them as pending)."""
     seqs = pending.pop(verification.email.strip(), None)
     if seqs is None:
@@ -291,6 +309,8 @@ def _values_for(verification: Verification, pending: dict[str, list[int]]) -> li
         return []
     now = utcnow()
     v = verification
+    suppressed_by = mark_bad(v.normalized)
+    score = score_verification(v, bad=suppressed_by is not None)
     return [
         {
             "b_seq": seq,
@@ -305,6 +325,9 @@ def _values_for(verification: Verification, pending: dict[str, list[int]]) -> li
             "b_smtp_code": v.smtp_code,
             "b_smtp_message": v.smtp_message,
             "b_finished_at": now,
+            "b_bad_address": suppressed_by is not None,
+            "b_suppression_list": suppressed_by or "",
+            "b_quality_score": score,
         }
         for seq in seqs
     ]
