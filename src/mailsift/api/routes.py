@@ -19,7 +19,15 @@ from mailsift.api import docs
 from mailsift.api.answers import progress_answer, realtime_answer, results_answer
 from mailsift.api.body import FILE_FIELD, Body, Upload, read_body, read_params
 from mailsift.api.errors import ApiError
-from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
+from mailsift.api.params import (
+    TOKEN,
+    bounded_number,
+    misspelled,
+    optional,
+    required,
+    switch,
+    token,
+)
 from mailsift.api.service import ApiService
 from mailsift.jobs.intake import IntakeError, IntakeLimits
 from mailsift.jobs.service import create_job
@@ -27,6 +35,7 @@ from mailsift.store.models import Account, Job, JobSource
 from mailsift.verify.address import ParsedAddress, parse_address
 from mailsift.verify.model import Reason, Verification
 
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 WITHDRAWN = "Withdrawn: another list of the same upload was refused."
 
 
@@ -149,6 +158,8 @@ async def email_verification(request: Request) -> JSONResponse:
     account_id = await api.account_id(token(body))
     email = required(body, "email")
     timeout = bounded_number(body, "timeout", low=docs.MIN_TIMEOUT, high=docs.MAX_TIMEOUT)
+    for flag in docs.REALTIME_FLAGS:
+        switch(body, flag)
     wait = api.limiter.acquire(account_id)
     if wait:
         retry_after = str(math.ceil(wait))
@@ -159,7 +170,9 @@ async def email_verification(request: Request) -> JSONResponse:
         )
     within = timeout or api.config.realtime_timeout
     verification = await _verify_charged(api, account_id, email, within)
-    return JSONResponse(realtime_answer(verification))
+    suppressions = await api.suppressions.current()
+    suppressed_by = suppressions.lookup(account_id, verification.normalized)
+    return JSONResponse(realtime_answer(verification, suppressed_by))
 
 
 async def _verify_charged(
@@ -227,7 +240,8 @@ def _calls() -> list[_Call]:
         _Call("/get_results/", get_results, docs.ResultsAnswer, with_job,
               (TOKEN, "job_id"), (400, 401, 404, 413)),
         _Call("/email_verification/", email_verification, docs.VerificationAnswer,
-              {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},
+              {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM,
+               **dict.fromkeys(docs.REALTIME_FLAGS, docs.FLAG_PARAM)},
               (TOKEN, "email"), (400, 401, 402, 413, 422, 429)),
         _Call("/batch_process/", batch_process, docs.BatchAnswer,
               {**token_only, "callback_url": docs.CALLBACK_PARAM},

@@ -36,7 +36,10 @@ from mailsift.api.secret import load_secret
 from mailsift.dispatch.backend import Backend
 from mailsift.dispatch.base import Dispatcher
 from mailsift.jobs.results import FILES, Which
+from mailsift.jobs.retention import expire_jobs
+from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.service import discard_orphans
+from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
 from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage
@@ -71,6 +74,7 @@ class ApiService:
     callbacks: CallbackSender
     limiter: RateLimiter
     upload_root: Path
+    suppressions: SuppressionIndex
     dispatcher: Dispatcher | None = None
     # Where each job was submitted from, for the links of its callback.
     _submitted_at: dict[str, str] = field(default_factory=dict)
@@ -211,7 +215,7 @@ async def running_service(
         if dispatcher is not None:
             await dispatcher.start()
             service.dispatcher = dispatcher
-        sweeper = asyncio.create_task(_settle_now_and_then(store))
+        sweeper = asyncio.create_task(_settle_now_and_then(store, settings.retention_days))
         yield service
     finally:
         if sweeper is not None:
@@ -225,11 +229,14 @@ async def running_service(
         await store.close()
 
 
-async def _settle_now_and_then(store: Store) -> None:
-    """Give back the credit of jobs that failed or were cancelled, wherever that happened."""
+async def _settle_now_and_then(store: Store, retention_days: float) -> None:
+    """Give back the credit of jobs that failed or were cancelled, wherever that happened;
+    merge re-verifications a stopped process left unmerged; forget expired jobs."""
     while True:
         try:
             await settle_finished_jobs(store)
+            await merge_reverified(store)
+            await expire_jobs(store, retention_days)
         except Exception:
             log.exception("settling finished jobs failed")
         await asyncio.sleep(SETTLE_INTERVAL)
@@ -252,6 +259,7 @@ def _build(
             timeout=config.callback_timeout,
         ),
         limiter=RateLimiter(config.realtime_rate_per_minute),
+        suppressions=SuppressionIndex(store),
         upload_root=settings.data_dir / UPLOADS,
     )
 

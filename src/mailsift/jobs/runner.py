@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
+from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
@@ -232,6 +233,8 @@ class JobRunner:
             if deferred:
                 await mark_deferred(session, job_id, deferred, utcnow())
             completed = await store_results(session, job_id, batch) if batch else False
+        if completed:
+            await merge_reverified(self._store, job_id)  # a re-verification: into its original
         if completed and self._on_completed is not None:
             await self._on_completed(job_id)
 

@@ -59,6 +59,7 @@ def domain_key(normalized: str) -> str:
 class ImportReport:
     read: int = 0
     added: int = 0
+    rejected: int = 0  # lines that were neither an address nor a domain
     skipped: list[str] = field(default_factory=list)  # the first few lines that were neither
 
     MAX_SKIPPED_SHOWN = 5
@@ -76,6 +77,7 @@ def read_entries(path: Path, report: ImportReport) -> Iterator[str]:
             chosen = next((cell for cell in cells if "@" in cell), cells[0] if cells else "")
             key = entry_key(chosen)
             if key is None:
+                report.rejected += 1
                 if len(report.skipped) < ImportReport.MAX_SKIPPED_SHOWN:
                     report.skipped.append(line.strip()[:80])
                 continue
