@@ -47,6 +47,7 @@ from mailsift.jobs.service import (
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
 from mailsift.store.chunks import open_chunks
+from mailsift.store.domain_memory import StoreDomainMemory
 from mailsift.store.models import ACTIVE_STAGES, Job, JobSource, JobStage
 
 VerifierFactory = Callable[[Settings], ChunkVerifier]
@@ -65,6 +66,13 @@ def default_verifier(settings: Settings) -> ChunkVerifier:
     from mailsift.verify.engine import Verifier
 
     return Verifier(settings)
+
+
+def _engine_with_memory(settings: Settings, memory: StoreDomainMemory) -> ChunkVerifier:
+    """The default engine, sharing its findings with other runs through the store."""
+    from mailsift.verify.engine import Verifier
+
+    return Verifier(settings, memory=memory)
 
 
 def register(
@@ -142,7 +150,11 @@ class _Run:
         """Run the workers until the job is no longer active, showing progress."""
         if job.stage not in ACTIVE_STAGES:
             return job
-        verifier = self.factory(self.settings)
+        memory = StoreDomainMemory(store, self.settings.domain_cache_ttl)
+        if self.factory is default_verifier:
+            verifier = _engine_with_memory(self.settings, memory)
+        else:
+            verifier = self.factory(self.settings)
         dispatcher = InProcessDispatcher(
             store,
             JobRunner(store, verifier),
@@ -156,6 +168,7 @@ class _Run:
             return await _watch(store, job)
         finally:
             await dispatcher.stop()
+            await memory.flush()
             if isinstance(verifier, _Closable):
                 await verifier.aclose()
 

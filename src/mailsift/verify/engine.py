@@ -24,6 +24,7 @@ from mailsift.verify.address import ParsedAddress, SyntaxProblem, parse_address
 from mailsift.verify.dns import DnsResolver, MailRoute, Resolver, RouteStatus
 from mailsift.verify.errors import ProbeError, SessionRefused, Stage
 from mailsift.verify.limits import HostLimiter, HostManners, LocalHostLimiter
+from mailsift.verify.memory import DomainFindings, DomainMemory, NoMemory
 from mailsift.verify.model import Reason, Result, Verification
 from mailsift.verify.session import Endpoint, RcptInterrupted, SessionOptions, SmtpSession
 from mailsift.verify.smtp import Reply
@@ -35,6 +36,9 @@ _ADDRESSES_PER_HOST = 2  # failover across a host's IPs, but not through dozens 
 _MAX_ENDPOINTS = 6
 _DNS_CONCURRENCY = 64
 _GOODBYE_SECONDS = 3.0
+_RECALL_BATCH = 500
+# Routes that say "ask DNS again": a failure is no finding.
+_PASSING_STATUSES = (RouteStatus.DNS_ERROR, RouteStatus.DNS_TIMEOUT)
 
 
 def never_issued_local_part(domain: str, sender: str) -> str:
@@ -57,6 +61,7 @@ class _Domain:
     probe: _Item | None = None
     accepted_any: bool = False
     probe_deferred: bool = False  # the accept-all probe will be asked again later
+    greylisting: bool = False  # a server of it answered 4xx in this run
     in_flight: int = 0  # items (probe included) still being asked about
     parked: list[_Item] = field(default_factory=list)  # answered, waiting on the domain
 
@@ -73,6 +78,7 @@ class _Item:
     transient: Reply | None = None  # the last 4xx, while retrying
     mx_host: str = ""
     smtputf8_missing: bool = False
+    greylisted: bool = False  # answered 4xx before its final word
 
     @property
     def is_probe(self) -> bool:
@@ -105,8 +111,12 @@ class Verifier:
         *,
         resolver: Resolver | None = None,
         limiter: HostLimiter | None = None,
+        memory: DomainMemory | None = None,
     ) -> None:
         self.settings = settings
+        # Findings kept beyond this process (and this instance): routes, accept-all, limits.
+        self.memory: DomainMemory = memory or NoMemory()
+        self._caps_recalled: set[str] = set()
         self.resolver = resolver or DnsResolver(
             settings.dns_nameservers,
             timeout=settings.dns_timeout,
@@ -170,8 +180,25 @@ class Verifier:
             return None
         return accept_all
 
-    def remember_accept_all(self, domain: str, accept_all: bool) -> None:
+    def remember_accept_all(self, domain: str, accept_all: bool, *, learnt: bool = True) -> None:
+        """Note a domain's accept-all answer (``learnt``: found just now, so kept for others)."""
         self._accept_all[domain] = (accept_all, time.monotonic() + self.settings.domain_cache_ttl)
+        if learnt:
+            self.memory.remember(domain, accept_all=accept_all)
+
+    async def recall_rcpt_caps(self, hosts: Iterable[str]) -> None:
+        """Start with the recipient caps other runs learnt of these servers."""
+        fresh = [host for host in hosts if host not in self._caps_recalled]
+        if not fresh:
+            return
+        self._caps_recalled.update(fresh)
+        try:
+            caps = await self.memory.recall_rcpt_caps(fresh)
+        except Exception:  # the memory is an optimisation: never a reason to fail
+            log.exception("recalling recipient caps failed")
+            return
+        for host, cap in caps.items():
+            self.manners.lower_rcpt_cap(host, cap)
 
     def session_options(self) -> SessionOptions:
         s = self.settings
@@ -200,6 +227,7 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.dns_slots = asyncio.Semaphore(_DNS_CONCURRENCY)
+        self.recalled: dict[str, DomainFindings] = {}
 
     async def execute(self, addresses: Iterable[str]) -> AsyncIterator[Verification]:
         expected = 0
@@ -222,6 +250,7 @@ class _Run:
         for item in items.values():
             by_domain.setdefault(item.domain.name, []).append(item)
         del items
+        await self.recall(list(by_domain))
         for name, domain_items in by_domain.items():
             self.spawn(self.start_domain(domains[name], domain_items))
         try:
@@ -248,10 +277,31 @@ class _Run:
 
     # --- domains -------------------------------------------------------------------------------
 
+    async def recall(self, domains: list[str]) -> None:
+        """What the memory knows of the run's domains (nothing, if it fails)."""
+        try:
+            for start in range(0, len(domains), _RECALL_BATCH):
+                found = await self.v.memory.recall(domains[start : start + _RECALL_BATCH])
+                self.recalled.update(found)
+        except Exception:
+            log.exception("recalling domain findings failed")
+
     async def start_domain(self, domain: _Domain, items: list[_Item]) -> None:
         try:
-            async with self.dns_slots:
-                domain.route = await self.v.resolver.mail_route(domain.name)
+            found = self.recalled.get(domain.name)
+            known = self.v.known_accept_all(domain.name)
+            if found is not None and found.accept_all is not None and known is None:
+                self.v.remember_accept_all(domain.name, found.accept_all, learnt=False)
+            if found is not None and found.route is not None:
+                domain.route = found.route
+            else:
+                async with self.dns_slots:
+                    domain.route = await self.v.resolver.mail_route(domain.name)
+                if domain.route.status not in _PASSING_STATUSES:
+                    self.v.memory.remember(domain.name, route=domain.route)
+            if domain.route.status is RouteStatus.OK:
+                endpoints = _endpoints(domain.route, self.s.smtp_port)
+                await self.v.recall_rcpt_caps(endpoint.address for endpoint in endpoints)
             self.plan_domain(domain, items)
         except Exception as exc:  # never lose an address to a bug
             log.exception("planning %s failed", domain.name)
@@ -418,10 +468,13 @@ class _Run:
                 if keep_going:
                     accepted_before = used - len(batch) + position
                     self.v.manners.lower_rcpt_cap(host.key, max(1, accepted_before))
+                    cap = self.v.manners.rcpt_cap(host.key, self.s.max_rcpt_per_session)
+                    self.v.memory.remember_rcpt_cap(host.key, cap)
                 host.pending.appendleft(item)
                 keep_going = False
             elif kind is RcptClass.TRANSIENT:
                 item.transient = reply
+                self.saw_greylisting(item)
                 self.retry_later(item)
             else:
                 item.rcpt = reply
@@ -480,6 +533,12 @@ class _Run:
         for item in batch[len(exc.answered) :]:
             item.transient = exc.reply
             self.retry_later(item)
+
+    def saw_greylisting(self, item: _Item) -> None:
+        item.greylisted = True
+        if not item.domain.greylisting:
+            item.domain.greylisting = True
+            self.v.memory.remember(item.domain.name, greylisting=True)
 
     def postpone_host(self, host: _HostQueue, seconds: float) -> None:
         while host.pending:
@@ -629,6 +688,7 @@ class _Run:
                 code=code,
                 mx_host=mx_host,
                 accept_all=accept_all,
+                greylisted=item.greylisted,
             )
             if retry_after is not None:
                 verification = replace(verification, retry_after=retry_after)
@@ -669,6 +729,7 @@ def _verification(
     code: int | None = None,
     mx_host: str = "",
     accept_all: bool = False,
+    greylisted: bool = False,
 ) -> Verification:
     return Verification(
         email=given,
@@ -683,4 +744,5 @@ def _verification(
         mx_host=mx_host,
         smtp_code=code,
         smtp_message=message[:500],
+        greylisted=greylisted,
     )
