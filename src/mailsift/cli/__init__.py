@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailsift.cli import accounts, check, db, serve, verify, worker
+from mailsift.cli import accounts, check, db, jobs, serve, suppress, verify, worker
 
 app = typer.Typer(
     name="mailsift",
@@ -26,6 +26,8 @@ accounts.register(app)
 serve.register(app)
 worker.register(app)
 db.register(app)
+suppress.register(app)
+jobs.register(app)
 
 
 def main() -> None:

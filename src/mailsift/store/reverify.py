@@ -58,13 +58,12 @@ async def create_reverification(
         ).one()
         if not total:
             return None
-        digest = hashlib.sha256(f"reverify|{original.fingerprint}".encode()).hexdigest()
         job = Job(
             public_id=secrets.token_urlsafe(16),
             account_id=original.account_id,
             source=original.source,
             filename=original.filename,
-            fingerprint=digest,
+            fingerprint=reverify_fingerprint(original.fingerprint),
             stage=JobStage.IN_QUEUE,
             layout=original.layout,
             total=int(total),
@@ -88,6 +87,12 @@ async def create_reverification(
         chunks = (int(total) + chunk_size - 1) // chunk_size
         await queue_chunks(session, job.id, range(chunks))
     return job
+
+
+def reverify_fingerprint(fingerprint: str) -> str:
+    """The fingerprint of re-verifications of the file with ``fingerprint``: an interrupted
+    one is found again, and never mistaken for a run of the file itself."""
+    return hashlib.sha256(f"reverify|{fingerprint}".encode()).hexdigest()
 
 
 async def merge_into_original(store: Store, job_id: int) -> int | None:
@@ -116,3 +121,19 @@ async def unmerged_completed(store: Store) -> list[int]:
     )
     async with store.read() as session:
         return [int(job_id) for job_id in (await session.execute(query)).scalars()]
+
+
+async def latest_completed(store: Store, fingerprint: str, source: str) -> Job | None:
+    """The newest completed job of ``source`` for the file with this fingerprint."""
+    query = (
+        select(Job)
+        .where(
+            Job.fingerprint == fingerprint,
+            Job.source == source,
+            Job.stage == JobStage.COMPLETED,
+        )
+        .order_by(Job.id.desc())
+        .limit(1)
+    )
+    async with store.read() as session:
+        return (await session.execute(query)).scalar_one_or_none()
