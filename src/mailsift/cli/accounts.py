@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -10,12 +9,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.accounts import service
 from mailsift.accounts.errors import AccountError
-from mailsift.cli.common import fail, load_settings
-from mailsift.store import Store, database_url, open_store, upgrade
+from mailsift.cli.common import fail, run_on_store
+from mailsift.store import Store
 from mailsift.store.models import Account
 
 T = TypeVar("T")
@@ -35,20 +33,7 @@ def register(app: typer.Typer) -> None:
 
 def _run(action: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``action`` on the migrated store, turning every expected failure into a message."""
-    settings = load_settings()
-    url = database_url(settings.database_url, settings.data_dir)
-
-    async def main() -> T:
-        async with open_store(url) as store:
-            return await action(store)
-
-    try:
-        upgrade(url)
-        return asyncio.run(main())
-    except AccountError as exc:
-        fail(exc.message)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        fail(str(exc))
+    return run_on_store(action, (AccountError,))
 
 
 def _balances(account: Account) -> str:

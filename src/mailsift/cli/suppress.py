@@ -7,7 +7,6 @@ A list is global (every account's addresses are checked against it) or one accou
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -16,13 +15,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.accounts import service as accounts
 from mailsift.accounts.errors import AccountError
-from mailsift.cli.common import fail, load_settings
+from mailsift.cli.common import fail, run_on_store
 from mailsift.jobs.suppression import SuppressionError, entry_key, import_file
-from mailsift.store import Store, database_url, open_store, upgrade
+from mailsift.store import Store
 from mailsift.store import suppression as lists
 
 T = TypeVar("T")
@@ -44,21 +42,7 @@ def register(app: typer.Typer) -> None:
 
 
 def on_store(action: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``action`` on the migrated store; expected failures become one-line messages."""
-    settings = load_settings()
-    url = database_url(settings.database_url, settings.data_dir)
-
-    async def main() -> T:
-        async with open_store(url) as store:
-            return await action(store)
-
-    try:
-        upgrade(url)
-        return asyncio.run(main())
-    except (AccountError, SuppressionError) as exc:
-        fail(exc.message)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        fail(str(exc))
+    return run_on_store(action, (AccountError, SuppressionError))
 
 
 async def _account_id(store: Store, name: str | None) -> int | None:
