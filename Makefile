@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster clean
+.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster clean \
+	bench-suppression bench-memory
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,12 @@ bench-api: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.cluster_bench
+
+bench-suppression: $(STAMP)
+	$(BIN)/python -m bench.suppression_bench
+
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
