@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -288,3 +289,27 @@ def test_ledger_rows_are_kept_when_a_job_expires(server: Harness) -> None:
     kinds = [entry.kind for entry in server.run(expire_all)]
     assert "reserve" in kinds
     assert server.jobs() == []
+
+
+@pytest.mark.parametrize(("window", "asked_again", "charged"), [(3600.0, 1, 4), (0.0, 3, 6)])
+def test_results_are_reused_within_the_window_and_then_not_charged(
+    make_server: ServerFactory, tmp_path: Path, window: float, asked_again: int, charged: int
+) -> None:
+    engine = FakeEngine()
+    settings = api_test_settings(tmp_path / "data", result_reuse_window=window)
+    server = make_server(engine=engine, settings=settings)
+    token = server.account(api=100)
+    content = b"email\nok1@example.com\nbad2@example.com\nsilent3@example.com\n"
+    wait_completed(server, token, submit(server, token, content))
+    asked = len(engine.asked)
+    second = submit(server, token, content)
+    wait_completed(server, token, second)
+    assert len(engine.asked) - asked == asked_again  # unknowns are never reused
+    for _ in range(100):  # the settlement follows the completion
+        if server.balances("acme") == (100 - charged, 0):
+            break
+        time.sleep(0.05)
+    assert server.balances("acme") == (100 - charged, 0)
+    files = result_files(server, token, second)
+    assert [row["email"] for row in files["valid"]] == ["ok1@example.com"]
+    assert [row["email"] for row in files["invalid"]] == ["bad2@example.com"]

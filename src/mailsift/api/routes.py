@@ -36,6 +36,7 @@ from mailsift.verify.model import Reason, Verification
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
+
 class DirectRoute(APIRoute):
     """A route whose endpoint takes the bare request.
 

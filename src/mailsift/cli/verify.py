@@ -193,7 +193,7 @@ class _Run:
             verifier = self.factory(self.settings)
         dispatcher = InProcessDispatcher(
             store,
-            JobRunner(store, verifier),
+            JobRunner(store, verifier, reuse_window=self.settings.result_reuse_window),
             workers=self.workers,
             poll_interval=0.5,
             only_job=job.id,  # the store may hold other jobs: not this command's business

@@ -58,7 +58,12 @@ class Backend:
         if not self.clustered:
             if not workers:
                 return None
-            runner = JobRunner(self.store, verifier, on_completed=on_completed)
+            runner = JobRunner(
+                self.store,
+                verifier,
+                on_completed=on_completed,
+                reuse_window=self.settings.result_reuse_window,
+            )
             return InProcessDispatcher(self.store, runner, workers=workers)
         return ProcrastinateDispatcher(
             self.store,
@@ -74,9 +79,15 @@ class Backend:
                 verifier,
                 greylist_deadline=self.settings.greylist_deadline,
                 on_completed=on_completed,
+                reuse_window=self.settings.result_reuse_window,
             )
         # Any other engine waits out its retries itself, holding its chunk meanwhile.
-        return JobRunner(self.store, verifier, on_completed=on_completed)
+        return JobRunner(
+            self.store,
+            verifier,
+            on_completed=on_completed,
+            reuse_window=self.settings.result_reuse_window,
+        )
 
     async def aclose(self) -> None:
         await self.memory.flush()

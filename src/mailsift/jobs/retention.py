@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from mailsift.accounts.credits import settle_job
 from mailsift.store import retention as queries
+from mailsift.store.address_results import forget_results_before
 from mailsift.store.engine import Store
 from mailsift.store.models import utcnow
 
@@ -33,6 +34,7 @@ async def expire_jobs(store: Store, retention_days: float) -> int:
     if retention_days <= 0:
         return 0
     cutoff = utcnow() - timedelta(days=retention_days)
+    await forget_results_before(store, cutoff)
     deleted = 0
     while job_ids := await queries.jobs_finished_before(store, cutoff):
         for job_id in job_ids:

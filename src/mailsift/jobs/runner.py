@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
+from mailsift.jobs.reuse import ResultReuse
 from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.store.chunks import ChunkRef
@@ -98,9 +99,11 @@ class JobRunner:
         max_attempts: int = MAX_ATTEMPTS,
         on_completed: OnCompleted | None = None,
         suppressions: SuppressionIndex | None = None,
+        reuse_window: float = 0.0,
     ) -> None:
         self._store = store
         self._suppressions = suppressions or SuppressionIndex(store)
+        self._reuse = ResultReuse(store, reuse_window)
         self._ask: Ask = lambda addresses, _deadline: verifier.verify_many(addresses)
         self._greylist_deadline: float | None = None
         self._batch_size = batch_size
@@ -119,6 +122,7 @@ class JobRunner:
         flush_interval: float = 0.5,
         max_attempts: int = MAX_ATTEMPTS,
         on_completed: OnCompleted | None = None,
+        reuse_window: float = 0.0,
     ) -> JobRunner:
         """A runner whose chunks end early, leaving greylisted addresses for a later run."""
         runner = cls(
@@ -128,6 +132,7 @@ class JobRunner:
             flush_interval=flush_interval,
             max_attempts=max_attempts,
             on_completed=on_completed,
+            reuse_window=reuse_window,
         )
         runner._greylist_deadline = greylist_deadline
         runner._ask = lambda addresses, deadline: verifier.verify_many(
@@ -147,8 +152,28 @@ class JobRunner:
             log.error("giving up on %s after %d attempts", ref, ref.attempt - 1)
             await self._store_all(ref.job_id, pending.seqs, _gave_up)
             return None
-        deferred = await self._verify(ref.job_id, await self._mark_bad(ref.job_id), pending)
+        account_id = await job_account_id(self._store, ref.job_id)
+        mark_bad = await self._mark_bad(account_id)
+        await self._answer_from_earlier(ref.job_id, account_id, mark_bad, pending)
+        if not pending:
+            return None
+        deferred = await self._verify(ref.job_id, account_id, mark_bad, pending)
         return deferred.retry_after if deferred.seqs else None
+
+    async def _answer_from_earlier(
+        self, job_id: int, account_id: int | None, mark_bad: _MarkBad, pending: _Pending
+    ) -> None:
+        """Store the results reused from the account's earlier jobs (result reuse on)."""
+        earlier = await self._reuse.earlier(account_id, list(pending.seqs))
+        values = [
+            {**row, "b_reused": True}
+            for verification in earlier.values()
+            for row in _values_for(verification, pending.seqs, mark_bad)
+        ]
+        for email in earlier:
+            pending.deferred_at.pop(email, None)
+        for start in range(0, len(values), self._batch_size):
+            await self._write(job_id, values[start : start + self._batch_size])
 
     def _questions(self, pending: _Pending) -> list[tuple[list[str], float | None]]:
         """The addresses to ask, in groups sharing a deadline: those handed back before
@@ -165,13 +190,14 @@ class JobRunner:
             groups.append((fresh, self._greylist_deadline))
         return groups
 
-    async def _mark_bad(self, job_id: int) -> _MarkBad:
+    async def _mark_bad(self, account_id: int | None) -> _MarkBad:
         """The lookup of the suppression lists that hold for the job's account."""
-        account_id = await job_account_id(self._store, job_id)
         index = await self._suppressions.current()
         return lambda normalized: index.lookup(account_id, normalized)
 
-    async def _verify(self, job_id: int, mark_bad: _MarkBad, pending: _Pending) -> _Deferred:
+    async def _verify(
+        self, job_id: int, account_id: int | None, mark_bad: _MarkBad, pending: _Pending
+    ) -> _Deferred:
         results: asyncio.Queue[Verification | None] = asyncio.Queue()
         streams = [
             self._ask(addresses, deadline) for addresses, deadline in self._questions(pending)
@@ -179,7 +205,7 @@ class JobRunner:
         producer = asyncio.create_task(_produce(streams, results))
         deferred = _Deferred()
         try:
-            await self._consume(job_id, mark_bad, pending.seqs, results, deferred)
+            await self._consume(job_id, account_id, mark_bad, pending.seqs, results, deferred)
             await producer  # re-raises the verifier's failure, if any
         finally:
             producer.cancel()
@@ -194,6 +220,7 @@ class JobRunner:
     async def _consume(
         self,
         job_id: int,
+        account_id: int | None,
         mark_bad: _MarkBad,
         pending: dict[str, list[int]],
         results: asyncio.Queue[Verification | None],
@@ -213,6 +240,7 @@ class JobRunner:
                         values.extend(_values_for(verification, pending, mark_bad))
                 deferred.seqs.extend(later)
                 await self._write(job_id, values, later)
+                await self._reuse.keep(account_id, verifications)
 
     async def _store_all(
         self,

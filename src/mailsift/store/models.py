@@ -185,6 +185,8 @@ class JobItem(Base):
     bad_address: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     suppression_list: Mapped[str] = mapped_column(Text, default="", server_default="")
     quality_score: Mapped[int | None] = mapped_column(Integer)
+    # Answered from an earlier job's result (``MAILSIFT_RESULT_REUSE_WINDOW``): not charged.
+    reused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Chunk(Base):
@@ -276,6 +278,18 @@ class HostFinding(Base):
     host: Mapped[str] = mapped_column(String(64), primary_key=True)
     rcpt_cap: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AddressResult(Base):
+    """An account's latest final result for one address, kept only while result reuse is on
+    (``account_id`` 0: jobs of no account, as ``mailsift verify`` makes)."""
+
+    __tablename__ = "address_results"
+
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    normalized: Mapped[str] = mapped_column(Text, primary_key=True)
+    verification: Mapped[dict[str, Any]]
+    verified_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Reverification(Base):

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 
 from mailsift.store.engine import Store
-from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
+from mailsift.store.models import ACTIVE_STAGES, AddressResult, Job, JobItem, JobStage, utcnow
 from mailsift.store.results import rowcount
 
 FINISHED = (JobStage.COMPLETED, JobStage.FAILED, JobStage.CANCELLED)
@@ -33,7 +33,17 @@ async def delete_job_rows(store: Store, job_id: int) -> bool:
     """Delete a job and everything of it but its ledger; True when it existed.
 
     A big job's addresses go a slice at a time, so no transaction holds the database long.
+    The results kept of its addresses for reuse go too.
     """
+    async with store.write() as session:
+        account_id = await session.scalar(select(Job.account_id).where(Job.id == job_id))
+        of_job = select(JobItem.normalized).where(JobItem.job_id == job_id)
+        await session.execute(
+            delete(AddressResult).where(
+                AddressResult.account_id == (account_id or 0),
+                AddressResult.normalized.in_(of_job),
+            )
+        )
     while True:
         async with store.write() as session:
             first = select(JobItem.seq).where(JobItem.job_id == job_id).order_by(JobItem.seq)

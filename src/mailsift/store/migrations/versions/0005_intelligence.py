@@ -8,6 +8,8 @@ re-verification.
 - ``domain_findings`` (MX route, accept-all answer, greylisting seen) and ``host_findings``
   (learned recipient caps), each with an expiry, shared by every worker.
 - ``reverifications``: a job of another job's unknown addresses, merged back into it.
+- ``address_results`` and ``job_items.reused``: an account's latest result per address, reused
+  (and not charged) within ``MAILSIFT_RESULT_REUSE_WINDOW`` when that is on.
 
 Revision ID: 0005
 Revises: 0002
@@ -109,10 +111,24 @@ def upgrade() -> None:
         "job_items", sa.Column("suppression_list", sa.Text(), server_default="", nullable=False)
     )
     op.add_column("job_items", sa.Column("quality_score", sa.Integer(), nullable=True))
+    op.add_column(
+        "job_items", sa.Column("reused", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.create_table(
+        "address_results",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("normalized", sa.Text(), nullable=False),
+        sa.Column("verification", sa.JSON(), nullable=False),
+        sa.Column("verified_at", _WHEN, nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "normalized", name=op.f("pk_address_results")),
+    )
+    op.create_index(op.f("ix_address_results_verified_at"), "address_results", ["verified_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("address_results")
     with op.batch_alter_table("job_items") as batch:
+        batch.drop_column("reused")
         batch.drop_column("quality_score")
         batch.drop_column("suppression_list")
         batch.drop_column("bad_address")
