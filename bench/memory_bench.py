@@ -35,7 +35,7 @@ async def _one_run(
 ) -> tuple[dict[str, str], float, float]:
     async with open_store(url) as store:
         memory = StoreDomainMemory(store, ttl=3600)
-        verifier = Verifier(client_settings(ports), memory=memory)
+        verifier = Verifier(client_settings(ports).engine_options(), memory=memory)
         wall, cpu = time.perf_counter(), time.thread_time()
         verdicts = {
             v.email: f"{v.result}/{v.reason}" async for v in verifier.verify_many(addresses)

@@ -67,14 +67,14 @@ class _Closable(Protocol):
 def default_verifier(settings: Settings) -> ChunkVerifier:
     from mailsift.verify.engine import Verifier
 
-    return Verifier(settings)
+    return Verifier(settings.engine_options())
 
 
 def _engine_with_memory(settings: Settings, memory: StoreDomainMemory) -> ChunkVerifier:
     """The default engine, sharing its findings with other runs through the store."""
     from mailsift.verify.engine import Verifier
 
-    return Verifier(settings, memory=memory)
+    return Verifier(settings.engine_options(), memory=memory)
 
 
 def register(

@@ -44,7 +44,7 @@ class Backend:
 
     def verifier(self) -> Verifier:
         """The engine for this process, with the caps this backend keeps."""
-        return Verifier(self.settings, limiter=self.limiter, memory=self.memory)
+        return Verifier(self.settings.engine_options(), limiter=self.limiter, memory=self.memory)
 
     def dispatcher(
         self,
