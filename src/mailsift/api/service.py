@@ -248,7 +248,7 @@ def _build(
             timeout=config.callback_timeout,
         ),
         limiter=RateLimiter(config.realtime_rate_per_minute),
-        suppressions=SuppressionIndex(store),
+        suppressions=SuppressionIndex.for_store(store),
         upload_root=settings.data_dir / UPLOADS,
     )
 

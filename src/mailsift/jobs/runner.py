@@ -102,7 +102,7 @@ class JobRunner:
         reuse_window: float = 0.0,
     ) -> None:
         self._store = store
-        self._suppressions = suppressions or SuppressionIndex(store)
+        self._suppressions = suppressions or SuppressionIndex.for_store(store)
         self._reuse = ResultReuse(store, reuse_window)
         self._ask: Ask = lambda addresses, _deadline: verifier.verify_many(addresses)
         self._greylist_deadline: float | None = None

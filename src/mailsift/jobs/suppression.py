@@ -16,6 +16,7 @@ import asyncio
 import csv
 import io
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +114,14 @@ class _Loaded:
 class SuppressionIndex:
     """Which list, if any, suppresses an address for an account."""
 
+    @classmethod
+    def for_store(cls, store: Store) -> SuppressionIndex:
+        """The one index of ``store`` in this process (a million entries take ~100 MB)."""
+        index = _SHARED.get(store)
+        if index is None:
+            index = _SHARED[store] = cls(store)
+        return index
+
     def __init__(self, store: Store, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self._store = store
         self._refresh_seconds = refresh_seconds
@@ -155,6 +164,9 @@ class SuppressionIndex:
 
     def __len__(self) -> int:
         return len(self._loaded.entries)
+
+
+_SHARED: weakref.WeakKeyDictionary[Store, SuppressionIndex] = weakref.WeakKeyDictionary()
 
 
 async def _load(store: Store) -> _Loaded:
