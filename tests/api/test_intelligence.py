@@ -313,3 +313,18 @@ def test_results_are_reused_within_the_window_and_then_not_charged(
     files = result_files(server, token, second)
     assert [row["email"] for row in files["valid"]] == ["ok1@example.com"]
     assert [row["email"] for row in files["invalid"]] == ["bad2@example.com"]
+
+
+def test_the_new_calls_and_the_flags_are_described_at_docs(server: Harness) -> None:
+    schema = server.client().get("/openapi.json").json()
+    for path in ("/suppression_import/", "/suppression_lists/", "/suppression_remove/",
+                 "/account_options/", "/delete_job/", "/reverify/"):  # fmt: skip
+        properties = schema["paths"][path]["post"]["requestBody"]["content"][
+            "application/x-www-form-urlencoded"
+        ]["schema"]["properties"]
+        assert all(field.get("description") for field in properties.values()), path
+    realtime = schema["paths"]["/email_verification/"]["post"]["requestBody"]["content"]
+    flags = realtime["application/json"]["schema"]["properties"]
+    assert {"free", "disposable", "did_you_mean", "role", "bad", "ev_score"} <= set(flags)
+    answer = schema["components"]["schemas"]["VerificationAnswer"]["properties"]
+    assert set(FIRST_SHAPE) | set(SECOND_SHAPE) <= set(answer)
