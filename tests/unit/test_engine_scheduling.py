@@ -130,8 +130,8 @@ def test_an_error_sleep_lowers_the_servers_budget_for_the_rest_of_the_run() -> N
     assert {verdict(results[a]) for a in dead} == {("invalid", "rejected_email")}
     assert {verdict(results[a]) for a in alive} == {("valid", "accepted_email")}
     assert engine.manners.error_cap(PRIMARY, 8) == 3
-    # Only the first session's replies after the fourth error were slowed.
-    assert 0 < server.counters["error_sleeps"] <= 4
+    # Seen twice (a stall looks like it once), then never again: 4 slowed replies each time.
+    assert server.counters["error_sleeps"] == 8
     assert server.counters["forced_disconnects"] == 0
 
 

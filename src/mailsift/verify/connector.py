@@ -19,7 +19,8 @@ class SmtpConversation(Protocol):
     """An open, greeted session, as the planner uses it (``SmtpSession`` is one).
 
     ``rcpt_arrivals`` holds the event-loop time at which each RCPT reply of the last
-    ``probe`` or ``ask`` arrived, so the planner can notice a server that slows down.
+    ``probe`` or ``ask`` arrived and ``round_trip`` how long EHLO took, so the planner can
+    notice a server that slows down.
     """
 
     @property
@@ -30,6 +31,12 @@ class SmtpConversation(Protocol):
 
     @property
     def supports_smtputf8(self) -> bool: ...
+
+    @property
+    def supports_pipelining(self) -> bool: ...
+
+    @property
+    def round_trip(self) -> float: ...
 
     @property
     def rcpt_arrivals(self) -> Sequence[float]: ...

@@ -35,6 +35,8 @@ class Conversation:
         self.budget = SessionBudget(
             rcpt_cap=queues.manners.rcpt_cap(host.key, options.max_rcpt_per_session),
             error_cap=queues.manners.error_cap(host.key, options.max_rcpt_errors_per_session),
+            round_trip=session.round_trip,
+            pipelining=session.supports_pipelining,
         )
         self.taken: list[Item] = []  # the batch whose replies are awaited
         self.in_transaction = False
@@ -66,6 +68,7 @@ class Conversation:
             self.taken = batch
             last = budget.used + len(batch) >= budget.rcpt_cap or not host.pending
             sent_at = self.queues.loop.time()
+            commands_before = 0 if self.in_transaction else 1
             try:
                 replies = await self._ask(batch, then_quit=last)
             except SessionRefused as exc:
@@ -75,9 +78,12 @@ class Conversation:
                 self.queues.mail_refused(host, batch, exc)
                 return
             self.taken = []
-            lowered = budget.record(replies, session.rcpt_arrivals, sent_at)
-            if lowered is not None:  # an error sleep: this server tolerates fewer
-                self.queues.manners.lower_error_cap(host.key, lowered)
+            suspected = budget.record(
+                replies, session.rcpt_arrivals, sent_at, commands_before=commands_before
+            )
+            if suspected is not None and not self.queues.lag.busy_since(sent_at):
+                # Error sleeps, it seems (and not our own machine being slow).
+                self.queues.manners.suspect_error_cap(host.key, suspected)
             if not self._file(batch, replies):
                 return
 

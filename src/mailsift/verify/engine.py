@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
 
+from mailsift.verify.budgets import LoopLag
 from mailsift.verify.connector import SmtpConnector, SocketConnector
 from mailsift.verify.dns import DnsResolver, Resolver
 from mailsift.verify.errors import ProbeTimeout, Stage
@@ -164,8 +165,14 @@ class _Run:
             settler=self.settler,
             requeue=self._requeue,
         )
+        self.lag = LoopLag(self.loop)
         self.queues = HostQueues(
-            verifier, self.loop, settler=self.settler, retries=self.retries, spawn=self.spawn
+            verifier,
+            self.loop,
+            settler=self.settler,
+            retries=self.retries,
+            lag=self.lag,
+            spawn=self.spawn,
         )
         self.planner = Planner(verifier, self.settler, self.queues.enqueue)
 
@@ -175,6 +182,7 @@ class _Run:
     async def execute(self, addresses: Iterable[str]) -> AsyncIterator[Verification]:
         expected, by_domain = group_by_domain(addresses, self.settler.syntax_problem)
         await self.planner.recall(list(by_domain))
+        self.lag.start()
         for domain, items in by_domain.values():
             self.spawn(self.planner.start_domain(domain, items))
         del by_domain
@@ -185,6 +193,7 @@ class _Run:
             if self.tasks:  # sessions still saying QUIT: let them finish politely
                 await asyncio.wait(set(self.tasks), timeout=_GOODBYE_SECONDS)
         finally:
+            self.lag.stop()
             self.retries.closed = True
             for task in self.tasks:
                 task.cancel()

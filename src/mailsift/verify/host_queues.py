@@ -20,6 +20,7 @@ from mailsift.verify.run_state import HostQueue, Item
 from mailsift.verify.verdict import RcptClass, classify_rcpt
 
 if TYPE_CHECKING:
+    from mailsift.verify.budgets import LoopLag
     from mailsift.verify.engine import Verifier
     from mailsift.verify.retries import RetryTimers
     from mailsift.verify.settling import Settler
@@ -35,6 +36,7 @@ class HostQueues:
         *,
         settler: Settler,
         retries: RetryTimers,
+        lag: LoopLag,
         spawn: Callable[[Coroutine[object, object, None]], None],
     ) -> None:
         self.verifier = verifier
@@ -43,6 +45,7 @@ class HostQueues:
         self.loop = loop
         self.settler = settler
         self.retries = retries
+        self.lag = lag
         self._spawn = spawn
         self._hosts: dict[str, HostQueue] = {}
 

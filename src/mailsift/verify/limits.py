@@ -60,6 +60,7 @@ class HostManners:
         self._paused_until: dict[str, float] = {}
         self._rcpt_caps: dict[str, int] = {}
         self._error_caps: dict[str, int] = {}
+        self._suspected_caps: dict[str, int] = {}
 
     def pause(self, host: str, seconds: float) -> None:
         until = self._clock() + seconds
@@ -87,3 +88,16 @@ class HostManners:
 
     def lower_error_cap(self, host: str, cap: int) -> None:
         self._error_caps[host] = max(1, min(cap, self._error_caps.get(host, cap)))
+
+    def suspect_error_cap(self, host: str, cap: int) -> bool:
+        """A session saw what looked like error sleeps from the ``cap + 1``-th rejection on.
+
+        An MTA's limit is a fixed number, so the same estimate twice lowers the cap (True);
+        stalls of the network or of either machine give estimates all over the place.
+        """
+        if self._suspected_caps.get(host) != cap:
+            self._suspected_caps[host] = cap
+            return False
+        del self._suspected_caps[host]
+        self.lower_error_cap(host, cap)
+        return True

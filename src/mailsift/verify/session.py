@@ -125,6 +125,7 @@ class SmtpSession:
         self._ready: deque[Answer] = deque()
         self._mail_reply = Reply(0, (), None)  # MAIL's reply in the open transaction
         self.rcpt_arrivals: list[float] = []  # loop time of each RCPT reply of the last call
+        self.round_trip = 0.0  # seconds EHLO took: how fast the server answers a command
         self._broken = False  # the byte stream can no longer be trusted
         self._closed = False
 
@@ -166,7 +167,10 @@ class SmtpSession:
 
     async def _hello(self) -> None:
         name = self.options.helo_name
+        loop = asyncio.get_running_loop()
+        asked_at = loop.time()
         reply = await self._command(self._client.ehlo(name))
+        self.round_trip = loop.time() - asked_at
         if reply.is_positive:
             self.extensions = parse_extensions(reply)
             return

@@ -126,6 +126,7 @@ class _ScriptedSession:
         self.endpoint = endpoint
         self.server = server
         self.rcpt_arrivals: list[float] = []
+        self.round_trip = server.reply_delay
         self._open = True
         self._mail: Reply | None = None
         self._in_transaction = 0
@@ -141,6 +142,10 @@ class _ScriptedSession:
     @property
     def supports_smtputf8(self) -> bool:
         return self.server.smtputf8
+
+    @property
+    def supports_pipelining(self) -> bool:
+        return self.server.pipelining
 
     async def probe(
         self,
@@ -192,13 +197,21 @@ class _ScriptedSession:
             answer = self._answer(recipient)
             if answer.code == 421:
                 self._close()
+                self._arrived(len(replies))
                 raise RcptInterrupted(answer, self._mail or ACCEPTED, replies)
             if not answer.is_positive:
                 self._errors += 1
                 server.raise_max("errors_max_per_session", self._errors)
-            self.rcpt_arrivals.append(loop.time())
+            if not server.pipelining:
+                self.rcpt_arrivals.append(loop.time())
             replies.append(answer)
+        self._arrived(len(replies))
         return replies
+
+    def _arrived(self, count: int) -> None:
+        """Pipelined replies travel together, as an MTA flushes once its input is drained."""
+        if self.server.pipelining:
+            self.rcpt_arrivals = [asyncio.get_running_loop().time()] * count
 
     def _answer(self, recipient: str) -> Reply:
         server = self.server
