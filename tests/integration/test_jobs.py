@@ -821,6 +821,7 @@ async def test_result_files_keep_the_columns_and_order_and_split_by_result(
         "mx_host": "mx.example.net",
         "smtp_code": "250",
         "smtp_message": "250 fake answer",
+        "source_value": "",
         "bad_address": "false",
         "suppression_list": "",
         "quality_score": "100",
