@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster bench-limits bench-dashboard clean
+.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster clean \
+	bench-limits bench-dashboard bench-suppression bench-memory
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,12 @@ bench-limits: $(STAMP)
 
 bench-dashboard: $(STAMP)
 	$(BIN)/python -m bench.dashboard_bench
+
+bench-suppression: $(STAMP)
+	$(BIN)/python -m bench.suppression_bench
+
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # --- list intelligence: retention, re-verification ------------------------
+    retention_days: float = 30.0  # finished jobs are deleted this long after (0: kept)
+    reverify_free_window: float = 7 * 86400.0  # seconds: re-verifying younger answers is free
+    result_reuse_window: float = 0.0  # seconds a job may reuse an earlier final result (0: off)
+
     _split = field_validator("dns_nameservers", "proxies", mode="before")(_split_commas)
 
     @property

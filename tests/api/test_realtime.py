@@ -24,8 +24,15 @@ OUR_FIELDS = {
     "mx_host",
     "smtp_code",
     "smtp_message",
+    "greylisted",
+    "bad_address",
+    "suppression_list",
+    "quality_score",
 }
-VENDOR_FIELDS = {"status", "free_email", "disposable", "typo_suggest", "role_address", "message"}
+VENDOR_FIELDS = {
+    "status", "free_email", "disposable", "typo_suggest", "role_address", "message", "ev_score",
+    "success", "user", "domain", "risky", "bad",
+}  # fmt: skip
 
 
 @pytest.fixture

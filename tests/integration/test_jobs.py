@@ -819,6 +819,9 @@ async def test_result_files_keep_the_columns_and_order_and_split_by_result(
         "smtp_code": "250",
         "smtp_message": "250 fake answer",
         "source_value": "",
+        "bad_address": "false",
+        "suppression_list": "",
+        "quality_score": "100",
     }
     assert [(r[1], r[3]) for r in files["invalid"][1:]] == [
         ("bad3@example.com", "invalid"),

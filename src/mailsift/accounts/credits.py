@@ -169,14 +169,15 @@ async def _reservation(session: AsyncSession, job_id: int) -> tuple[Balance, int
 
 
 async def _unused(session: AsyncSession, job_id: int) -> int:
-    """Billable addresses the job never verified or that the server gave up on."""
+    """Billable addresses the job never verified, that the server gave up on, or that were
+    answered from an earlier job's result."""
     query = (
         select(func.count())
         .select_from(JobItem)
         .where(
             JobItem.job_id == job_id,
             JobItem.chunk.is_not(None),
-            JobItem.result.is_(None) | (JobItem.reason == Reason.UNEXPECTED_ERROR),
+            JobItem.result.is_(None) | (JobItem.reason == Reason.UNEXPECTED_ERROR) | JobItem.reused,
         )
     )
     return int(await session.scalar(query) or 0)

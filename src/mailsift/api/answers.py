@@ -9,6 +9,7 @@ from typing import Protocol
 from mailsift.jobs.results import Which
 from mailsift.store.models import Callback, CallbackState, JobStage
 from mailsift.verify.model import Reason, Result, Verification
+from mailsift.verify.score import score_verification
 
 VENDOR_STATUS = {
     Result.VALID: "Valid",
@@ -52,16 +53,35 @@ class JobLike(Protocol):
     def percentage(self) -> str: ...
 
 
-def realtime_answer(v: Verification) -> dict[str, object]:
-    """Our fields and the hosted API's (``status``, ``free_email``, ``typo_suggest`` …)."""
+def realtime_answer(v: Verification, suppressed_by: str | None = None) -> dict[str, object]:
+    """Our fields and both shapes of the hosted API's answer, consistent with each other.
+
+    The first shape: ``status`` (the verdict), ``free_email``, ``disposable``,
+    ``typo_suggest``, ``role_address``, ``bad_address``, ``ev_score``, ``message``, ``email``,
+    ``domain``. The second ("response attributes"): ``success``, ``user``, ``domain``,
+    ``email``, ``result``, ``reason``, ``message``, ``risky``, ``disposable``, ``free``,
+    ``bad``. ``suppressed_by`` names the suppression list holding the address, if one does.
+    """
     answer = v.as_dict()
     message = ACCEPT_ALL_MESSAGE if v.accept_all else MESSAGES[v.reason]
+    bad = suppressed_by is not None
+    score = score_verification(v, bad=bad)
+    user, at, domain = v.email.rpartition("@")
     answer.update(
+        bad_address=bad,
+        suppression_list=suppressed_by or "",
+        quality_score=score,
         status=VENDOR_STATUS[v.result],
         free_email=v.free,
         typo_suggest=v.did_you_mean,
         role_address=v.role,
+        ev_score=score,
         message=message,
+        success=True,
+        user=user if at else v.email,
+        domain=domain if at else "",
+        risky=v.result == Result.RISKY,
+        bad=bad,
     )
     return answer
 

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailsift import __version__, web
-from mailsift.api import downloads, routes
+from mailsift.api import downloads, intelligence, routes
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import install_handlers
 from mailsift.api.ratelimit import client_address
@@ -83,5 +83,6 @@ def create_app(
         )
     app.include_router(routes.build_router())
     app.include_router(downloads.build_router())
+    app.include_router(intelligence.build_router())
     web.install(app)
     return app

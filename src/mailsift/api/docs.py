@@ -49,6 +49,15 @@ TIMEOUT_PARAM: Param = {
     "description": "At most this many seconds for the answer (default 30); past it the "
     "result is unknown / timeout.",
 }
+# The hosted API's optional switches of the real-time call. mailsift always makes every
+# check and answers every field, so they change nothing; they are read and checked.
+REALTIME_FLAGS = ("free", "disposable", "did_you_mean", "role", "bad", "ev_score")
+FLAG_PARAM: Param = {
+    "type": "string",
+    "enum": ["true", "false"],
+    "description": "Accepted for compatibility (true or false): every check is always made "
+    "and every field always answered.",
+}
 CREDITS_PARAM: Param = {
     "type": "integer",
     "minimum": 1,
@@ -135,13 +144,26 @@ class VerificationAnswer(BaseModel):
     mx_host: str = Field(description="The mail server asked.")
     smtp_code: int | None = Field(description="Its reply code to RCPT TO, if any.")
     smtp_message: str = Field(description="Its reply text, or what went wrong.")
+    greylisted: bool = Field(description="The server answered 4xx before its final word.")
+    bad_address: bool = Field(
+        description="On a suppression list (spam trap, complainer, unsubscribed…), whatever "
+        "the mail server said."
+    )
+    suppression_list: str = Field(description="The suppression list holding it, else empty.")
+    quality_score: int = Field(description="0-100 from the evidence alone (see the docs).")
     status: Literal["Valid", "Invalid", "Risky", "Unknown"] = Field(
         description="The verdict, as the hosted API spells it."
     )
     free_email: bool = Field(description="Same as free (hosted API name).")
     typo_suggest: str = Field(description="Same as did_you_mean (hosted API name).")
     role_address: bool = Field(description="Same as role (hosted API name).")
+    ev_score: int = Field(description="Same as quality_score (hosted API name).")
     message: str = Field(description='The verdict in words: "User exists!" and the like.')
+    success: bool = Field(description="true: the call succeeded (the second hosted shape).")
+    user: str = Field(description="The local part of email, as given.")
+    domain: str = Field(description="The domain of email, as given (empty without an @).")
+    risky: bool = Field(description="true exactly when result is risky.")
+    bad: bool = Field(description="Same as bad_address (the second hosted shape).")
 
 
 class ConvertAnswer(BaseModel):

@@ -64,3 +64,17 @@ def bounded_number(
     if not low <= value <= high:  # also refuses NaN
         raise ApiError(422, f"{name} must be a number from {low:g} to {high:g}.")
     return value
+
+
+_SWITCH_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
+def switch(body: Body, name: str) -> bool | None:
+    """An optional ``true`` / ``false`` (or ``1`` / ``0``); anything else is a 400."""
+    text = optional(body, name)
+    if text is None or text == "":
+        return None
+    value = _SWITCH_VALUES.get(text.lower())
+    if value is None:
+        raise ApiError(400, f"{name} must be true or false, not {text[:40]!r}.")
+    return value

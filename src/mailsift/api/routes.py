@@ -17,12 +17,22 @@ from mailsift.api import docs
 from mailsift.api.answers import progress_answer, realtime_answer, results_answer
 from mailsift.api.body import FILE_FIELD, Body, Upload, read_body, read_params
 from mailsift.api.errors import ApiError
-from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
+from mailsift.api.params import (
+    TOKEN,
+    bounded_number,
+    misspelled,
+    optional,
+    required,
+    switch,
+    token,
+)
 from mailsift.api.ratelimit import too_many
 from mailsift.api.service import ApiService
 from mailsift.jobs.realtime import verify_charged
 from mailsift.jobs.submit import ListFile, Refusal, RefusalKind, SubmitOptions, spends, submit_lists
 from mailsift.store.models import JobSource
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class DirectRoute(APIRoute):
@@ -125,6 +135,8 @@ async def email_verification(request: Request) -> JSONResponse:
     account_id = await api.account_id(token(body))
     email = required(body, "email")
     timeout = bounded_number(body, "timeout", low=docs.MIN_TIMEOUT, high=docs.MAX_TIMEOUT)
+    for flag in docs.REALTIME_FLAGS:
+        switch(body, flag)
     wait = await api.limiter.acquire(account_id)
     if wait:
         raise too_many("real-time verifications", wait)
@@ -133,7 +145,9 @@ async def email_verification(request: Request) -> JSONResponse:
         verification = await verify_charged(api.store, api.verifier, account_id, email, within)
     except InsufficientCredit as exc:
         raise ApiError(402, exc.message) from exc
-    return JSONResponse(realtime_answer(verification))
+    suppressions = await api.suppressions.current()
+    suppressed_by = suppressions.lookup(account_id, verification.normalized)
+    return JSONResponse(realtime_answer(verification, suppressed_by))
 
 
 async def convert_credits(request: Request) -> JSONResponse:
@@ -182,7 +196,8 @@ def _calls() -> list[_Call]:
         _Call("/callback_status/", callback_status, docs.CallbackAnswer, with_job,
               (TOKEN, "job_id"), (400, 401, 404, 413)),
         _Call("/email_verification/", email_verification, docs.VerificationAnswer,
-              {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},
+              {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM,
+               **dict.fromkeys(docs.REALTIME_FLAGS, docs.FLAG_PARAM)},
               (TOKEN, "email"), (400, 401, 402, 413, 422, 429)),
         _Call("/batch_process/", batch_process, docs.BatchAnswer,
               {**token_only, "callback_url": docs.CALLBACK_PARAM, "sheet": docs.SHEET_PARAM,

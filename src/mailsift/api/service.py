@@ -36,7 +36,10 @@ from mailsift.api.secret import load_secret
 from mailsift.dispatch.backend import Backend
 from mailsift.dispatch.base import Dispatcher
 from mailsift.jobs.results import FILES, Which
+from mailsift.jobs.retention import expire_jobs
+from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.service import discard_orphans
+from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
 from mailsift.store.jobs import get_job
@@ -74,6 +77,7 @@ class ApiService:
     limiter: RateLimiter
     throttle: AuthThrottle
     upload_root: Path
+    suppressions: SuppressionIndex
     relay: CallbackRelay | None = None
     dispatcher: Dispatcher | None = None
 
@@ -203,7 +207,7 @@ async def running_service(
             service.dispatcher = dispatcher
         service.relay = _relay(service)
         service.relay.start()
-        sweeper = asyncio.create_task(_settle_now_and_then(store))
+        sweeper = asyncio.create_task(_settle_now_and_then(store, settings.retention_days))
         yield service
     finally:
         if sweeper is not None:
@@ -218,12 +222,15 @@ async def running_service(
         await store.close()
 
 
-async def _settle_now_and_then(store: Store) -> None:
+async def _settle_now_and_then(store: Store, retention_days: float) -> None:
     """Give back the credit of jobs that failed or were cancelled, wherever that happened;
-    forget rate limit buckets long full again."""
+    merge re-verifications a stopped process left unmerged; forget expired jobs and rate
+    limit buckets long full again."""
     while True:
         try:
             await settle_finished_jobs(store)
+            await merge_reverified(store)
+            await expire_jobs(store, retention_days)
             await forget_idle_buckets(store)
         except Exception:
             log.exception("settling finished jobs failed")
@@ -242,6 +249,7 @@ def _build(
         lookups=Lookups(store),
         limiter=RateLimiter(store, config.realtime_rate_per_minute, name="realtime"),
         throttle=AuthThrottle(store, config.auth_failures_per_minute),
+        suppressions=SuppressionIndex.for_store(store),
         upload_root=settings.data_dir / UPLOADS,
     )
 

@@ -25,6 +25,8 @@ COMMANDS = {
     "worker": "worker",
     "db": "db",
     "remote": "remote",
+    "suppress": "suppress",
+    "jobs": "jobs",
 }
 
 

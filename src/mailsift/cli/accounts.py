@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -15,9 +14,8 @@ from rich.table import Table
 from mailsift.accounts import logins, service
 from mailsift.accounts.errors import AccountError
 from mailsift.api.config import ApiSettings, url_host
-from mailsift.cli.common import fail, load, load_settings
-from mailsift.store import Store, database_url, open_store, upgrade
-from mailsift.store.errors import StoreError
+from mailsift.cli.common import fail, load, load_settings, run_on_store
+from mailsift.store import Store
 from mailsift.store.models import Account
 
 T = TypeVar("T")
@@ -40,20 +38,7 @@ def register(app: typer.Typer) -> None:
 
 def _run(action: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``action`` on the migrated store, turning every expected failure into a message."""
-    settings = load_settings()
-    url = database_url(settings.database_url, settings.data_dir)
-
-    async def main() -> T:
-        async with open_store(url) as store:
-            return await action(store)
-
-    try:
-        upgrade(url)
-        return asyncio.run(main())
-    except AccountError as exc:
-        fail(exc.message)
-    except (StoreError, OSError, ValueError) as exc:
-        fail(str(exc))
+    return run_on_store(action, (AccountError,))
 
 
 def _balances(account: Account) -> str:

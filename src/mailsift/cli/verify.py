@@ -33,6 +33,7 @@ from mailsift.cli.common import fail, load_settings, stderr
 from mailsift.dispatch.inprocess import InProcessDispatcher
 from mailsift.jobs.intake import IntakeError
 from mailsift.jobs.results import write_results
+from mailsift.jobs.reverify import ReverifyRefused, merge_reverified, reverify_unknowns
 from mailsift.jobs.runner import ChunkVerifier, JobRunner
 from mailsift.jobs.service import (
     DEFAULT_CHUNK_SIZE,
@@ -47,8 +48,10 @@ from mailsift.jobs.service import (
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
 from mailsift.store.chunks import open_chunks
+from mailsift.store.domain_memory import StoreDomainMemory
 from mailsift.store.errors import StoreError
 from mailsift.store.models import ACTIVE_STAGES, Job, JobSource, JobStage
+from mailsift.store.reverify import latest_completed, reverify_fingerprint
 
 VerifierFactory = Callable[[Settings], ChunkVerifier]
 DEFAULT_WORKERS = 4
@@ -68,6 +71,13 @@ def default_verifier(settings: Settings) -> ChunkVerifier:
     return Verifier(settings.engine_options())
 
 
+def _engine_with_memory(settings: Settings, memory: StoreDomainMemory) -> ChunkVerifier:
+    """The default engine, sharing its findings with other runs through the store."""
+    from mailsift.verify.engine import Verifier
+
+    return Verifier(settings.engine_options(), memory=memory)
+
+
 def register(
     app: typer.Typer,
     *,
@@ -85,6 +95,14 @@ def register(
                 "--output-dir", "-o", help="Where to write the files (default: next to FILE)."
             ),
         ] = None,
+        retry_unknown: Annotated[
+            bool,
+            typer.Option(
+                "--retry-unknown",
+                help="Verify again the unknown addresses of FILE's last completed run, and "
+                "write the files anew (those that became valid or invalid move).",
+            ),
+        ] = False,
         sheet: Annotated[
             str | None,
             typer.Option(
@@ -112,11 +130,11 @@ def register(
         try:
             url = database_url(settings.database_url, settings.data_dir)
             upgrade(url)
-            asyncio.run(run.main(url, file, target))
+            asyncio.run(run.main(url, file, target, retry_unknown=retry_unknown))
         except KeyboardInterrupt:
             stderr.print("Interrupted. Run the same command again to resume where it stopped.")
             raise typer.Exit(130) from None
-        except IntakeError as exc:
+        except (IntakeError, ReverifyRefused) as exc:
             fail(f"{file}: {exc.message}")
         except OSError as exc:
             fail(f"{exc.filename or file}: {exc.strerror or exc}")
@@ -138,13 +156,16 @@ class _Run:
         self.workers = workers
         self.choice: tuple[str | None, str | None] = (None, None)
 
-    async def main(self, url: str, file: Path, out_dir: Path) -> None:
+    async def main(self, url: str, file: Path, out_dir: Path, *, retry_unknown: bool) -> None:
         async with open_store(url) as store:
             await discard_orphans(store)
-            job = await self.job_for(store, file)
+            job = await (self.retry_job_for if retry_unknown else self.job_for)(store, file)
             job = await self.process(store, job)
             if job.stage != JobStage.COMPLETED:
                 fail(f"job {job.public_id} ended {job.stage}: {job.message}", code=1)
+            if retry_unknown:
+                await merge_reverified(store, job.id)
+                job = await self.original_of(store, file)
             paths = await write_results(store, job, out_dir)
             counts = await result_counts(store, job.id)
         _print_summary(job, counts, list(paths.values()))
@@ -169,14 +190,41 @@ class _Run:
             column=column,
         )
 
+    async def retry_job_for(self, store: Store, file: Path) -> Job:
+        """A job of the unknown addresses of FILE's last completed run (free: no account)."""
+        original = await self.original_of(store, file)
+        again = reverify_fingerprint(original.fingerprint)
+        running = await find_resumable(store, again, source=JobSource.CLI)
+        if running is not None:
+            stderr.print(f"Resuming: {running.done:,} of {running.total:,} already verified again.")
+            return running
+        stderr.print(f"Verifying again the unknown addresses of {escape(file.name)}.")
+        return await reverify_unknowns(
+            store,
+            original,
+            free_window=self.settings.reverify_free_window,
+            chunk_size=self.chunk_size,
+        )
+
+    async def original_of(self, store: Store, file: Path) -> Job:
+        fingerprint = await asyncio.to_thread(file_fingerprint, file)
+        job = await latest_completed(store, fingerprint, JobSource.CLI)
+        if job is None:
+            raise ReverifyRefused("no completed run of this file to retry (run it first)")
+        return job
+
     async def process(self, store: Store, job: Job) -> Job:
         """Run the workers until the job is no longer active, showing progress."""
         if job.stage not in ACTIVE_STAGES:
             return job
-        verifier = self.factory(self.settings)
+        memory = StoreDomainMemory(store, self.settings.domain_cache_ttl)
+        if self.factory is default_verifier:
+            verifier = _engine_with_memory(self.settings, memory)
+        else:
+            verifier = self.factory(self.settings)
         dispatcher = InProcessDispatcher(
             store,
-            JobRunner(store, verifier),
+            JobRunner(store, verifier, reuse_window=self.settings.result_reuse_window),
             workers=self.workers,
             poll_interval=0.5,
             only_job=job.id,  # the store may hold other jobs: not this command's business
@@ -187,6 +235,7 @@ class _Run:
             return await _watch(store, job)
         finally:
             await dispatcher.stop()
+            await memory.flush()
             if isinstance(verifier, _Closable):
                 await verifier.aclose()
 

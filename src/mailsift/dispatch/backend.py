@@ -17,6 +17,7 @@ from mailsift.dispatch.inprocess import InProcessDispatcher
 from mailsift.dispatch.pgqueue import ProcrastinateDispatcher
 from mailsift.jobs.runner import ChunkVerifier, JobRunner, OnCompleted
 from mailsift.settings import Settings
+from mailsift.store.domain_memory import StoreDomainMemory
 from mailsift.store.engine import Store
 from mailsift.verify.engine import Verifier
 
@@ -31,6 +32,8 @@ class Backend:
         self.store = store
         self.clustered = not store.is_sqlite
         self.options = options or (QueueSettings() if self.clustered else None)
+        # Findings per domain and mail server, shared by every process through the store.
+        self.memory = StoreDomainMemory(store, settings.domain_cache_ttl)
         self.limiter: ClusterHostLimiter | None = None
         if self.clustered and self.options is not None:
             self.limiter = ClusterHostLimiter(
@@ -41,7 +44,7 @@ class Backend:
 
     def verifier(self) -> Verifier:
         """The engine for this process, with the caps this backend keeps."""
-        return Verifier(self.settings.engine_options(), limiter=self.limiter)
+        return Verifier(self.settings.engine_options(), limiter=self.limiter, memory=self.memory)
 
     def dispatcher(
         self,
@@ -55,7 +58,12 @@ class Backend:
         if not self.clustered:
             if not workers:
                 return None
-            runner = JobRunner(self.store, verifier, on_completed=on_completed)
+            runner = JobRunner(
+                self.store,
+                verifier,
+                on_completed=on_completed,
+                reuse_window=self.settings.result_reuse_window,
+            )
             return InProcessDispatcher(self.store, runner, workers=workers)
         return ProcrastinateDispatcher(
             self.store,
@@ -71,10 +79,17 @@ class Backend:
                 verifier,
                 greylist_deadline=self.settings.greylist_deadline,
                 on_completed=on_completed,
+                reuse_window=self.settings.result_reuse_window,
             )
         # Any other engine waits out its retries itself, holding its chunk meanwhile.
-        return JobRunner(self.store, verifier, on_completed=on_completed)
+        return JobRunner(
+            self.store,
+            verifier,
+            on_completed=on_completed,
+            reuse_window=self.settings.result_reuse_window,
+        )
 
     async def aclose(self) -> None:
+        await self.memory.flush()
         if self.limiter is not None:
             await self.limiter.aclose()

@@ -24,7 +24,10 @@ from mailsift.jobs.csvsafe import FORMULA_STARTS, LINE_END, neutralize, safe_cel
 from mailsift.jobs.intake import column_names
 from mailsift.store.engine import Store
 from mailsift.store.models import Job
-from mailsift.store.result_rows import local_reader, result_pieces
+from mailsift.store.result_rows import BAD_ADDRESS, Suppressed, local_reader, result_pieces
+from mailsift.store.suppression import suppressed_to_invalid
+from mailsift.verify.model import Reason, Result
+from mailsift.verify.score import ScoreEvidence, quality_score
 
 Which = Literal["valid", "invalid", "unknown"]
 FILES: dict[Which, tuple[str, ...]] = {
@@ -44,6 +47,9 @@ RESULT_COLUMNS = (
     "smtp_code",
     "smtp_message",
     "source_value",
+    "bad_address",
+    "suppression_list",
+    "quality_score",
 )
 
 
@@ -72,12 +78,17 @@ ALL: Literal["all"] = "all"  # one more file: every address with its result, in 
 async def iter_result_csv(
     store: Store, job: Job, which: Which | Literal["all"]
 ) -> AsyncIterator[bytes]:
-    """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
+    """One result file (or ``"all"`` of them in one) as CSV bytes, a few thousand rows at a
+    time, for HTTP downloads."""
     header = header_row(job)
     width, column = len(header) - len(RESULT_COLUMNS), _email_column(job)
     yield _encode([safe_cells(header)])
-    chosen = None if which == ALL else FILES[which]
-    async with result_pieces(store, job.id, chosen) as pieces:
+    chosen, suppressed = None, Suppressed.AS_VERIFIED
+    if which != ALL:
+        chosen = FILES[which]
+        if await suppressed_to_invalid(store, job.account_id):
+            suppressed = Suppressed.ADDED if which == "invalid" else Suppressed.LEFT_OUT
+    async with result_pieces(store, job.id, chosen, suppressed) as pieces:
         async for rows in pieces:
             yield _encode(_line(row, width, column) for row in rows)
 
@@ -90,7 +101,8 @@ async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Pa
     paths = {which: out_dir / name for which, name in result_filenames(job).items()}
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
-    sinks = await asyncio.to_thread(_Sinks.open, paths, _email_column(job))
+    to_invalid = await suppressed_to_invalid(store, job.account_id)
+    sinks = await asyncio.to_thread(_Sinks.open, paths, _email_column(job), to_invalid)
     try:
         for which in FILES:
             sinks.writers[which].writerow(safe_cells(header))
@@ -114,7 +126,7 @@ _WHICH_OF: dict[str, Which] = {
 }
 
 
-def _write_all(pieces: Iterator[list[Any]], sinks: _Sinks, width: int) -> None:
+def _write_all(pieces: Iterator[Sequence[Any]], sinks: _Sinks, width: int) -> None:
     for rows in pieces:
         sinks.write(rows, width)
         sinks.flush()
@@ -123,9 +135,12 @@ def _write_all(pieces: Iterator[list[Any]], sinks: _Sinks, width: int) -> None:
 class _Sinks:
     """One open ``.part`` file per result file, fed through in-memory CSV buffers."""
 
-    def __init__(self, files: dict[Which, TextIO], email_column: int) -> None:
+    def __init__(
+        self, files: dict[Which, TextIO], email_column: int, suppressed_to_invalid: bool
+    ) -> None:
         self.files = files
         self.email_column = email_column
+        self.suppressed_to_invalid = suppressed_to_invalid
         self.buffers = {which: io.StringIO() for which in files}
         self.writers = {
             which: csv.writer(buffer, lineterminator=LINE_END)
@@ -133,7 +148,9 @@ class _Sinks:
         }
 
     @classmethod
-    def open(cls, paths: dict[Which, Path], email_column: int) -> _Sinks:
+    def open(
+        cls, paths: dict[Which, Path], email_column: int, suppressed_to_invalid: bool = False
+    ) -> _Sinks:
         next(iter(paths.values())).parent.mkdir(parents=True, exist_ok=True)
         files: dict[Which, TextIO] = {}
         try:
@@ -143,12 +160,14 @@ class _Sinks:
             for file in files.values():
                 file.close()
             raise
-        return cls(files, email_column)
+        return cls(files, email_column, suppressed_to_invalid)
 
     def write(self, rows: Iterable[Sequence[Any]], width: int) -> None:
         writers, column = self.writers, self.email_column
+        to_invalid = self.suppressed_to_invalid
         for row in rows:
-            writers[_WHICH_OF[row[2]]].writerow(_line(row, width, column))
+            which = "invalid" if to_invalid and row[BAD_ADDRESS] == "true" else _WHICH_OF[row[2]]
+            writers[which].writerow(_line(row, width, column))
 
     def flush(self) -> None:
         for which, buffer in self.buffers.items():
@@ -169,7 +188,7 @@ def _publish(paths: Iterable[Path]) -> None:
 def _line(row: Sequence[Any], width: int, email_column: int) -> list[str]:
     """A result row. Result, reason, flags and code are our own words, never a formula;
     everything else comes from the file or a mail server and is neutralised."""
-    cells, email, *verdict, suggestion, mx, code, message = row  # verdict: result .. accept_all
+    cells, email, *verdict, suggestion, mx, code, message, bad, suppression_list, score = row
     line: list[str] = json.loads(cells)
     if len(line) < width:
         line.extend([""] * (width - len(line)))
@@ -180,8 +199,16 @@ def _line(row: Sequence[Any], width: int, email_column: int) -> list[str]:
     line[email_column] = neutralize(email)
     line += verdict
     line += _neutralized((suggestion, mx))
-    line += (code, neutralize(message), source)
+    line += (code, neutralize(message), source, bad, neutralize(suppression_list))
+    if score is None:  # answered at intake (bad syntax): the score follows from the verdict
+        score = _final_at_intake_score(verdict[0], verdict[1], suggestion)
+    line.append(str(score))
     return line
+
+
+def _final_at_intake_score(result: str, reason: str, suggestion: str) -> int:
+    """Rows answered at intake (bad syntax) carry no stored score: it follows from them."""
+    return quality_score(ScoreEvidence(Result(result), Reason(reason), typo=bool(suggestion)))
 
 
 # A JSON string starting with a formula character: `"=`, `"+`, `"-`, `"@`, or an escaped

@@ -21,12 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from mailsift.jobs.reuse import ResultReuse
+from mailsift.jobs.reverify import merge_reverified
+from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
 from mailsift.store.jobs import pending_items, record_results, start_processing
 from mailsift.store.models import utcnow
 from mailsift.store.results import store_results
+from mailsift.store.suppression import job_account_id
 from mailsift.verify.model import Reason, Result, Verification
+from mailsift.verify.score import score_verification
 
 __all__ = ["ChunkVerifier", "DeferringVerifier", "JobRunner", "store_results"]
 
@@ -54,6 +59,8 @@ class DeferringVerifier(Protocol):
 
 
 OnCompleted = Callable[[int], Awaitable[None]]
+# The name of the suppression list holding a normalised address, if any.
+_MarkBad = Callable[[str], str | None]
 # Verifications of ``addresses``, retrying 4xx answers until ``deadline`` seconds from now
 # (``None``: the engine's own default).
 Ask = Callable[[list[str], float | None], AsyncIterator[Verification]]
@@ -90,8 +97,12 @@ class JobRunner:
         flush_interval: float = 0.5,
         max_attempts: int = MAX_ATTEMPTS,
         on_completed: OnCompleted | None = None,
+        suppressions: SuppressionIndex | None = None,
+        reuse_window: float = 0.0,
     ) -> None:
         self._store = store
+        self._suppressions = suppressions or SuppressionIndex.for_store(store)
+        self._reuse = ResultReuse(store, reuse_window)
         self._ask: Ask = lambda addresses, _deadline: verifier.verify_many(addresses)
         self._greylist_deadline: float | None = None
         self._batch_size = batch_size
@@ -110,6 +121,7 @@ class JobRunner:
         flush_interval: float = 0.5,
         max_attempts: int = MAX_ATTEMPTS,
         on_completed: OnCompleted | None = None,
+        reuse_window: float = 0.0,
     ) -> JobRunner:
         """A runner whose chunks end early, leaving greylisted addresses for a later run."""
         runner = cls(
@@ -119,6 +131,7 @@ class JobRunner:
             flush_interval=flush_interval,
             max_attempts=max_attempts,
             on_completed=on_completed,
+            reuse_window=reuse_window,
         )
         runner._greylist_deadline = greylist_deadline
         runner._ask = lambda addresses, deadline: verifier.verify_many(
@@ -138,8 +151,28 @@ class JobRunner:
             log.error("giving up on %s after %d attempts", ref, ref.attempt - 1)
             await self._store_all(ref.job_id, pending.seqs, _gave_up)
             return None
-        deferred = await self._verify(ref.job_id, pending)
+        account_id = await job_account_id(self._store, ref.job_id)
+        mark_bad = await self._mark_bad(account_id)
+        await self._answer_from_earlier(ref.job_id, account_id, mark_bad, pending)
+        if not pending:
+            return None
+        deferred = await self._verify(ref.job_id, account_id, mark_bad, pending)
         return deferred.retry_after if deferred.seqs else None
+
+    async def _answer_from_earlier(
+        self, job_id: int, account_id: int | None, mark_bad: _MarkBad, pending: _Pending
+    ) -> None:
+        """Store the results reused from the account's earlier jobs (result reuse on)."""
+        earlier = await self._reuse.earlier(account_id, list(pending.seqs))
+        values = [
+            {**row, "b_reused": True}
+            for verification in earlier.values()
+            for row in _values_for(verification, pending.seqs, mark_bad)
+        ]
+        for email in earlier:
+            pending.deferred_at.pop(email, None)
+        for start in range(0, len(values), self._batch_size):
+            await self._write(job_id, values[start : start + self._batch_size])
 
     def _questions(self, pending: _Pending) -> list[tuple[list[str], float | None]]:
         """The addresses to ask, in groups sharing a deadline: those handed back before
@@ -156,7 +189,14 @@ class JobRunner:
             groups.append((fresh, self._greylist_deadline))
         return groups
 
-    async def _verify(self, job_id: int, pending: _Pending) -> _Deferred:
+    async def _mark_bad(self, account_id: int | None) -> _MarkBad:
+        """The lookup of the suppression lists that hold for the job's account."""
+        index = await self._suppressions.current()
+        return lambda normalized: index.lookup(account_id, normalized)
+
+    async def _verify(
+        self, job_id: int, account_id: int | None, mark_bad: _MarkBad, pending: _Pending
+    ) -> _Deferred:
         results: asyncio.Queue[Verification | None] = asyncio.Queue()
         streams = [
             self._ask(addresses, deadline) for addresses, deadline in self._questions(pending)
@@ -164,7 +204,7 @@ class JobRunner:
         producer = asyncio.create_task(_produce(streams, results))
         deferred = _Deferred()
         try:
-            await self._consume(job_id, pending.seqs, results, deferred)
+            await self._consume(job_id, account_id, mark_bad, pending.seqs, results, deferred)
             await producer  # re-raises the verifier's failure, if any
         finally:
             producer.cancel()
@@ -179,6 +219,8 @@ class JobRunner:
     async def _consume(
         self,
         job_id: int,
+        account_id: int | None,
+        mark_bad: _MarkBad,
         pending: dict[str, list[int]],
         results: asyncio.Queue[Verification | None],
         deferred: _Deferred,
@@ -194,9 +236,10 @@ class JobRunner:
                         retry_after = verification.retry_after or 0.0
                         deferred.retry_after = max(deferred.retry_after, retry_after)
                     else:
-                        values.extend(_values_for(verification, pending))
+                        values.extend(_values_for(verification, pending, mark_bad))
                 deferred.seqs.extend(later)
                 await self._write(job_id, values, later)
+                await self._reuse.keep(account_id, verifications)
 
     async def _store_all(
         self,
@@ -214,6 +257,8 @@ class JobRunner:
         if not batch and not deferred:
             return
         completed = await record_results(self._store, job_id, batch, deferred or ())
+        if completed:
+            await merge_reverified(self._store, job_id)  # a re-verification: into its original
         if completed and self._on_completed is not None:
             await self._on_completed(job_id)
 
@@ -262,7 +307,11 @@ async def _batches(
         yield batch
 
 
-def _values_for(verification: Verification, pending: dict[str, list[int]]) -> list[dict[str, Any]]:
+def _values_for(
+    verification: Verification,
+    pending: dict[str, list[int]],
+    mark_bad: _MarkBad = lambda _normalized: None,
+) -> list[dict[str, Any]]:
     """Update parameters for the rows ``verification`` answers (and forget them as pending)."""
     seqs = pending.pop(verification.email.strip(), None)
     if seqs is None:
@@ -270,6 +319,8 @@ def _values_for(verification: Verification, pending: dict[str, list[int]]) -> li
         return []
     now = utcnow()
     v = verification
+    suppressed_by = mark_bad(v.normalized)
+    score = score_verification(v, bad=suppressed_by is not None)
     return [
         {
             "b_seq": seq,
@@ -284,6 +335,9 @@ def _values_for(verification: Verification, pending: dict[str, list[int]]) -> li
             "b_smtp_code": v.smtp_code,
             "b_smtp_message": v.smtp_message,
             "b_finished_at": now,
+            "b_bad_address": suppressed_by is not None,
+            "b_suppression_list": suppressed_by or "",
+            "b_quality_score": score,
         }
         for seq in seqs
     ]

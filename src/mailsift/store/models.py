@@ -188,6 +188,12 @@ class JobItem(Base):
     finished_at: Mapped[datetime | None]
     # When the address was first handed back to be asked again later (greylisting).
     deferred_at: Mapped[datetime | None]
+    # On a suppression list (``suppression_list`` names it): never to be mailed.
+    bad_address: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    suppression_list: Mapped[str] = mapped_column(Text, default="", server_default="")
+    quality_score: Mapped[int | None] = mapped_column(Integer)
+    # Answered from an earlier job's result (``MAILSIFT_RESULT_REUSE_WINDOW``): not charged.
+    reused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Chunk(Base):
@@ -254,6 +260,93 @@ class RateBucket(Base):
     tokens: Mapped[float] = mapped_column(Float)
     updated: Mapped[float] = mapped_column(Float)
     allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+# --- list intelligence: suppression lists, findings kept across jobs, re-verification ---
+
+
+class SuppressionList(Base):
+    """A named list of addresses and domains never to be mailed; global when ``account_id``
+    is ``None``, else one account's."""
+
+    __tablename__ = "suppression_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class SuppressionEntry(Base):
+    """One normalised address (``ann@example.com``) or a whole domain (``@example.com``)."""
+
+    __tablename__ = "suppression_entries"
+
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("suppression_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class AccountOptions(Base):
+    """An account's choices about its results (absent: the defaults)."""
+
+    __tablename__ = "account_options"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Suppressed addresses go to the invalid file whatever their verdict.
+    suppressed_to_invalid: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+
+
+class DomainFinding(Base):
+    """What a domain's mail servers showed, kept for ``MAILSIFT_DOMAIN_CACHE_TTL``."""
+
+    __tablename__ = "domain_findings"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    route: Mapped[dict[str, Any] | None]
+    accept_all: Mapped[bool | None] = mapped_column(Boolean)
+    greylisting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class HostFinding(Base):
+    """A mail server's learned recipient cap (after ``452 4.5.3``), kept as long."""
+
+    __tablename__ = "host_findings"
+
+    host: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rcpt_cap: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AddressResult(Base):
+    """An account's latest final result for one address, kept only while result reuse is on
+    (``account_id`` 0: jobs of no account, as ``mailsift verify`` makes)."""
+
+    __tablename__ = "address_results"
+
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    normalized: Mapped[str] = mapped_column(Text, primary_key=True)
+    verification: Mapped[dict[str, Any]]
+    verified_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Reverification(Base):
+    """A job that asks again about another job's unknown addresses, merged back into it."""
+
+    __tablename__ = "reverifications"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    original_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    merged_at: Mapped[datetime | None]
 
 
 def percentage(done: int, total: int) -> str:

@@ -1,8 +1,9 @@
 """A job's result rows as the result files need them, read in pieces.
 
-Each row: the original cells (JSON text), result, reason, the four flags spelled ``true`` /
-``false``, the typo suggestion, MX host, SMTP code (text, ``""`` when none) and message, in
-the file's order.
+Each row: the original cells (JSON text), the address verified, result, reason, the four
+flags spelled ``true`` / ``false``, the typo suggestion, MX host, SMTP code (text, ``""`` when
+none) and message, ``bad_address`` (``true`` / ``false``), the suppression list's name and the
+quality score, in the file's order.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Select, String, Text, case, cast, func, select
+from sqlalchemy import Select, String, Text, case, cast, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
@@ -26,15 +28,28 @@ _FLAGS = ("free", "disposable", "role", "accept_all")
 _LITERAL = {"literal_binds": True}  # the job id is an integer of ours: safe to inline
 
 Pieces = AsyncIterator[Sequence[Sequence[Any]]]
+BAD_ADDRESS = 12  # the position of ``bad_address`` in a row
+
+
+class Suppressed(Enum):
+    """Where suppressed addresses go when the account sends them all to the invalid file."""
+
+    AS_VERIFIED = "as verified"  # by their own result, like any other row
+    ADDED = "added"  # into this file whatever their result (the invalid file)
+    LEFT_OUT = "left out"  # out of this file whatever their result (the others)
 
 
 @asynccontextmanager
 async def result_pieces(
-    store: Store, job_id: int, results: Sequence[str] | None = None
+    store: Store,
+    job_id: int,
+    results: Sequence[str] | None = None,
+    suppressed: Suppressed = Suppressed.AS_VERIFIED,
 ) -> AsyncIterator[Pieces]:
-    """The job's rows whose result is one of ``results`` (``None``: any final one),
-    ``ROWS_PER_PIECE`` at a time, the next piece fetched while the caller formats this one."""
-    query = _items(job_id, results)
+    """The job's rows whose result is one of ``results`` (``None``: any final one), with
+    suppressed addresses as ``suppressed`` says, ``ROWS_PER_PIECE`` at a time, the next piece
+    fetched while the caller formats this one."""
+    query = _items(job_id, results, suppressed)
     async with store.read() as session, _partitions(session, query) as pieces:
         yield pieces
 
@@ -49,7 +64,7 @@ def local_reader(store: Store, job_id: int) -> Callable[[], Iterator[list[Any]]]
     database = sqlite_file(store.url) if store.is_sqlite else None
     if database is None:
         return None
-    query = _items(job_id, None)
+    query = _items(job_id, None, Suppressed.AS_VERIFIED)
     sql = str(query.compile(dialect=store.engine.dialect, compile_kwargs=_LITERAL))
 
     def pieces() -> Iterator[list[Any]]:
@@ -90,7 +105,7 @@ async def _partitions(session: AsyncSession, query: Select[Any]) -> AsyncIterato
         await stream.close()
 
 
-def _items(job_id: int, results: Sequence[str] | None) -> Select[Any]:
+def _items(job_id: int, results: Sequence[str] | None, suppressed: Suppressed) -> Select[Any]:
     """Cells and result columns, all text: flags and codes are spelled out by the database."""
     items = JobItem.__table__.c  # Core columns: no ORM work per row
     query = (
@@ -104,6 +119,9 @@ def _items(job_id: int, results: Sequence[str] | None) -> Select[Any]:
             items.mx_host,
             func.coalesce(cast(items.smtp_code, String), ""),
             items.smtp_message,
+            case((items.bad_address, "true"), else_="false"),
+            items.suppression_list,
+            items.quality_score,
         )
         .where(items.job_id == job_id)
         .order_by(items.seq)
@@ -111,4 +129,9 @@ def _items(job_id: int, results: Sequence[str] | None) -> Select[Any]:
     )
     if results is None:
         return query.where(items.result.is_not(None))
-    return query.where(items.result.in_(results))
+    chosen = items.result.in_(results)
+    if suppressed is Suppressed.ADDED:
+        return query.where(chosen | items.bad_address)
+    if suppressed is Suppressed.LEFT_OUT:
+        return query.where(chosen & not_(items.bad_address))
+    return query.where(chosen)

@@ -23,7 +23,8 @@ from mailsift.store.outbox import add_callback
 # The parameters of one row, without the ``b_`` prefix, in the order of the arrays below.
 FIELDS = (
     "seq", "result", "reason", "free", "disposable", "role", "accept_all", "did_you_mean",
-    "mx_host", "smtp_code", "smtp_message", "finished_at",
+    "mx_host", "smtp_code", "smtp_message", "finished_at", "bad_address", "suppression_list",
+    "quality_score", "reused",
 )  # fmt: skip
 
 # Flags and the typo suggestion were set at intake; the verifier may only add to them.
@@ -48,6 +49,10 @@ _SET_RESULT = (
         smtp_code=bindparam("b_smtp_code"),
         smtp_message=bindparam("b_smtp_message"),
         finished_at=bindparam("b_finished_at"),
+        bad_address=bindparam("b_bad_address"),
+        suppression_list=bindparam("b_suppression_list"),
+        quality_score=bindparam("b_quality_score"),
+        reused=bindparam("b_reused"),
     )
 )
 
@@ -63,26 +68,45 @@ _PG_SET_RESULTS = text("""
         mx_host = given.mx_host,
         smtp_code = given.smtp_code,
         smtp_message = given.smtp_message,
-        finished_at = given.finished_at
+        finished_at = given.finished_at,
+        bad_address = given.bad_address,
+        suppression_list = given.suppression_list,
+        quality_score = given.quality_score,
+        reused = given.reused
     FROM unnest(
         CAST(:seq AS integer[]), CAST(:result AS varchar[]), CAST(:reason AS varchar[]),
         CAST(:free AS boolean[]), CAST(:disposable AS boolean[]), CAST(:role AS boolean[]),
         CAST(:accept_all AS boolean[]), CAST(:did_you_mean AS text[]),
         CAST(:mx_host AS text[]), CAST(:smtp_code AS integer[]),
-        CAST(:smtp_message AS text[]), CAST(:finished_at AS timestamptz[])
+        CAST(:smtp_message AS text[]), CAST(:finished_at AS timestamptz[]),
+        CAST(:bad_address AS boolean[]), CAST(:suppression_list AS text[]),
+        CAST(:quality_score AS integer[]), CAST(:reused AS boolean[])
     ) AS given(
         seq, result, reason, free, disposable, role, accept_all, did_you_mean, mx_host,
-        smtp_code, smtp_message, finished_at
+        smtp_code, smtp_message, finished_at, bad_address, suppression_list, quality_score,
+        reused
     )
     WHERE item.job_id = :job_id AND item.seq = ANY(CAST(:seq AS integer[]))
       AND item.seq = given.seq AND item.result IS NULL
 """)  # ``= ANY``: the primary key finds the rows, whatever the planner thinks of unnest()
 
 
+# Fields a row of a batch may leave out.
+OPTIONAL = {
+    "b_bad_address": False,
+    "b_suppression_list": "",
+    "b_quality_score": None,
+    "b_reused": False,
+}
+
+
 async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str, Any]]) -> bool:
     """Store final results (for rows still without one) and count them; True when that
     completed the job (then its callback is in the outbox, in the same transaction). Each
-    row of ``batch`` holds the ``b_``-prefixed ``FIELDS``."""
+    row of ``batch`` holds the ``b_``-prefixed ``FIELDS`` (those of ``OPTIONAL`` may be left
+    out)."""
+    if batch and "b_reused" not in batch[0]:
+        batch = [{**OPTIONAL, **row} for row in batch]
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         changed = await _set_results_at_once(connection, job_id, batch)

@@ -132,6 +132,8 @@ class Conversation:
                 if keep_going:
                     accepted_before = self.budget.used - len(batch) + position
                     queues.manners.lower_rcpt_cap(host.key, max(1, accepted_before))
+                    cap = queues.manners.rcpt_cap(host.key, queues.options.max_rcpt_per_session)
+                    queues.verifier.memory.remember_rcpt_cap(host.key, cap)
                 host.pending.appendleft(item)
                 keep_going = False
             elif kind is RcptClass.RATE_LIMITED:
@@ -140,10 +142,17 @@ class Conversation:
                 queues.retries.later(item, after=paused_for)
                 keep_going = False
             elif kind is RcptClass.TRANSIENT:
+                self._saw_greylisting(item)
                 queues.retries.later(item)
             else:
                 queues.settler.answer(item)
         return keep_going
+
+    def _saw_greylisting(self, item: Item) -> None:
+        item.greylisted = True
+        if not item.domain.greylisting:
+            item.domain.greylisting = True
+            self.queues.verifier.memory.remember(item.domain.name, greylisting=True)
 
     def _interrupted(self, exc: RcptInterrupted) -> None:
         """421 among the RCPT replies: the answered ones count, the rest wait for the pause."""

@@ -19,6 +19,7 @@ from mailsift.verify.dns import DnsResolver, Resolver
 from mailsift.verify.errors import ProbeTimeout, Stage
 from mailsift.verify.host_queues import HostQueues
 from mailsift.verify.limits import HostLimiter, HostManners, LocalHostLimiter
+from mailsift.verify.memory import DomainMemory, NoMemory
 from mailsift.verify.model import Verification
 from mailsift.verify.options import EngineOptions
 from mailsift.verify.planning import Planner, group_by_domain, parsed_or_none
@@ -48,8 +49,12 @@ class Verifier:
         resolver: Resolver | None = None,
         limiter: HostLimiter | None = None,
         connector: SmtpConnector | None = None,
+        memory: DomainMemory | None = None,
     ) -> None:
         self.options = options
+        # Findings kept beyond this process (and this instance): routes, accept-all, limits.
+        self.memory: DomainMemory = memory or NoMemory()
+        self._caps_recalled: set[str] = set()
         self.resolver = resolver or DnsResolver(
             list(options.dns_nameservers),
             timeout=options.dns_timeout,
@@ -111,8 +116,25 @@ class Verifier:
             return None
         return accept_all
 
-    def remember_accept_all(self, domain: str, accept_all: bool) -> None:
+    def remember_accept_all(self, domain: str, accept_all: bool, *, learnt: bool = True) -> None:
+        """Note a domain's accept-all answer (``learnt``: found just now, so kept for others)."""
         self._accept_all[domain] = (accept_all, time.monotonic() + self.options.domain_cache_ttl)
+        if learnt:
+            self.memory.remember(domain, accept_all=accept_all)
+
+    async def recall_rcpt_caps(self, hosts: Iterable[str]) -> None:
+        """Start with the recipient caps other runs learnt of these servers."""
+        fresh = [host for host in hosts if host not in self._caps_recalled]
+        if not fresh:
+            return
+        self._caps_recalled.update(fresh)
+        try:
+            caps = await self.memory.recall_rcpt_caps(fresh)
+        except Exception:  # the memory is an optimisation: never a reason to fail
+            log.exception("recalling recipient caps failed")
+            return
+        for host, cap in caps.items():
+            self.manners.lower_rcpt_cap(host, cap)
 
     def session_options(self) -> SessionOptions:
         o = self.options
@@ -159,6 +181,7 @@ class _Run:
 
     async def execute(self, addresses: Iterable[str]) -> AsyncIterator[Verification]:
         expected, by_domain = group_by_domain(addresses, self.settler.syntax_problem)
+        await self.planner.recall(list(by_domain))
         self.lag.start()
         for domain, items in by_domain.values():
             self.spawn(self.planner.start_domain(domain, items))

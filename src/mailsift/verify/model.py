@@ -43,6 +43,8 @@ class Verification:
     mx_host: str = ""
     smtp_code: int | None = None
     smtp_message: str = ""
+    # The mail server answered 4xx (greylisting, rate limits) before its final word.
+    greylisted: bool = False
     # Set only by ``verify_many(..., defer_retries=True)``: this answer is provisional, ask
     # again about the address after this many seconds (greylisting, rate limits).
     retry_after: float | None = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mailsift.verify.address import ParsedAddress, SyntaxProblem, parse_address
 from mailsift.verify.dns import MailRoute, RouteStatus
 from mailsift.verify.errors import ConnectFailed, Stage
+from mailsift.verify.memory import DomainFindings
 from mailsift.verify.run_state import Domain, Item
 from mailsift.verify.session import Endpoint
 from mailsift.verify.verdict import Evidence
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 _ADDRESSES_PER_HOST = 2  # failover across a host's IPs, but not through dozens of them
 _MAX_ENDPOINTS = 6
 _DNS_CONCURRENCY = 64
+_RECALL_BATCH = 500
+# Routes that say "ask DNS again": a failure is no finding.
+_PASSING_STATUSES = (RouteStatus.DNS_ERROR, RouteStatus.DNS_TIMEOUT)
 
 
 def never_issued_local_part(domain: str, sender: str) -> str:
@@ -78,17 +82,44 @@ class Planner:
         self.settler = settler
         self.enqueue = enqueue
         self.dns_slots = asyncio.Semaphore(_DNS_CONCURRENCY)
+        self.recalled: dict[str, DomainFindings] = {}
+
+    async def recall(self, domains: list[str]) -> None:
+        """What the memory knows of the run's domains (nothing, if it fails)."""
+        try:
+            for start in range(0, len(domains), _RECALL_BATCH):
+                found = await self.verifier.memory.recall(domains[start : start + _RECALL_BATCH])
+                self.recalled.update(found)
+        except Exception:  # the memory is an optimisation: never a reason to fail
+            log.exception("recalling domain findings failed")
 
     async def start_domain(self, domain: Domain, items: list[Item]) -> None:
         try:
-            async with self.dns_slots:
-                domain.route = await self.verifier.resolver.mail_route(domain.name)
+            await self._route(domain)
             self.plan_domain(domain, items)
         except Exception as exc:  # never lose an address to a bug
             log.exception("planning %s failed", domain.name)
             for item in items:
                 if item.givens:
                     self.settler.unexpected(item, exc)
+
+    async def _route(self, domain: Domain) -> None:
+        """The domain's route (and what is known of it) from the memory, else from DNS."""
+        verifier = self.verifier
+        found = self.recalled.get(domain.name)
+        known = verifier.known_accept_all(domain.name)
+        if found is not None and found.accept_all is not None and known is None:
+            verifier.remember_accept_all(domain.name, found.accept_all, learnt=False)
+        if found is not None and found.route is not None:
+            domain.route = found.route
+        else:
+            async with self.dns_slots:
+                domain.route = await verifier.resolver.mail_route(domain.name)
+            if domain.route.status not in _PASSING_STATUSES:
+                verifier.memory.remember(domain.name, route=domain.route)
+        if domain.route.status is RouteStatus.OK:
+            endpoints = endpoints_of(domain.route, self.options.smtp_port)
+            await verifier.recall_rcpt_caps(endpoint.address for endpoint in endpoints)
 
     def plan_domain(self, domain: Domain, items: list[Item]) -> None:
         route = domain.route

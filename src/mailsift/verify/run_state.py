@@ -21,6 +21,7 @@ class Domain:
     probe: Item | None = None
     accepted_any: bool = False
     probe_deferred: bool = False  # the accept-all probe will be asked again later
+    greylisting: bool = False  # a server of it answered 4xx in this run
     in_flight: int = 0  # items (probe included) still being asked about
     parked: list[Item] = field(default_factory=list)  # answered, waiting on the domain
 
@@ -42,6 +43,7 @@ class Item:
     last: Reply | ProbeError | None = None
     mx_host: str = ""
     smtputf8_missing: bool = False
+    greylisted: bool = False  # answered 4xx before its final word
 
     @property
     def is_probe(self) -> bool:

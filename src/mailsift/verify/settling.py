@@ -158,6 +158,7 @@ class Settler:
                 code=code,
                 mx_host=mx_host,
                 accept_all=accept_all,
+                greylisted=item.greylisted,
             )
             if retry_after is not None:
                 verification = replace(verification, retry_after=retry_after)
@@ -196,6 +197,7 @@ def verification_of(
     code: int | None = None,
     mx_host: str = "",
     accept_all: bool = False,
+    greylisted: bool = False,
 ) -> Verification:
     return Verification(
         email=given,
@@ -210,4 +212,5 @@ def verification_of(
         mx_host=mx_host,
         smtp_code=code,
         smtp_message=message[:_MESSAGE_LENGTH],
+        greylisted=greylisted,
     )
