@@ -55,7 +55,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    _split = field_validator("dns_nameservers", "proxies", mode="before")(_split_commas)
+    # --- mailsift doctor --------------------------------------------------------
+    # A mail server that greets anyone, for the outbound port 25 check.
+    doctor_probe_host: str = "gmail-smtp-in.l.google.com"
+    doctor_blocklists: CommaList = Field(
+        default_factory=lambda: ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+    )
+    egress_ip: str = ""  # the public address mail servers see; empty: learnt by the probe
+
+    _split = field_validator("dns_nameservers", "proxies", "doctor_blocklists", mode="before")(
+        _split_commas
+    )
 
     @property
     def envelope_sender(self) -> str:

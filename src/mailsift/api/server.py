@@ -17,8 +17,11 @@ import uvicorn
 from mailsift.accounts.service import count_accounts, create_account
 from mailsift.api.app import create_app
 from mailsift.api.config import ApiSettings
+from mailsift.api.secret import load_secret
+from mailsift.dispatch.host_slots import process_name
 from mailsift.settings import Settings
 from mailsift.store import database_url, open_store, upgrade
+from mailsift.store.signing_keys import record_signing_key
 
 FIRST_ACCOUNT = "admin"
 FIRST_API_CREDITS = 1_000
@@ -44,6 +47,12 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
             monthly_credits=FIRST_MONTHLY_CREDITS,
         )
     return FirstAccount(account.name, token)
+
+
+async def record_key(url: str, key: bytes) -> None:
+    """Note which key this node signs links with, for ``mailsift doctor`` to compare."""
+    async with open_store(url) as store:
+        await record_signing_key(store, key, process_name())
 
 
 def curl_example(base_url: str, token: str) -> str:
@@ -77,6 +86,7 @@ def serve(
     url = database_url(settings.database_url, settings.data_dir)
     upgrade(url)
     first = asyncio.run(ensure_first_account(url))
+    asyncio.run(record_key(url, load_secret(settings.data_dir, config.secret_key)))
     if first is not None:
         base_url = config.public_url or f"http://{_url_host(settings.host)}:{settings.port}"
         for line in welcome(first, base_url):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailsift.cli import accounts, check, db, serve, verify, worker
+from mailsift.cli import accounts, check, db, doctor, serve, verify, worker
 
 app = typer.Typer(
     name="mailsift",
@@ -26,6 +26,7 @@ accounts.register(app)
 serve.register(app)
 worker.register(app)
 db.register(app)
+doctor.register(app)
 
 
 def main() -> None:

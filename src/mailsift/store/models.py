@@ -215,3 +215,15 @@ def percentage(done: int, total: int) -> str:
         return "100.00"
     hundredths = min(done, total) * 10_000 // total
     return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+class SigningKey(Base):
+    """A fingerprint of the link-signing key an API node started with: nodes that share a
+    database must share the key, and ``mailsift doctor`` compares what they recorded."""
+
+    __tablename__ = "signing_keys"
+
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node: Mapped[str] = mapped_column(String(96), default="", server_default="")  # host:pid
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
