@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite under data_dir
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # --- logs --------------------------------------------------------------------
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # --- mailsift doctor --------------------------------------------------------
     # A mail server that greets anyone, for the outbound port 25 check.

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mailsift import __version__
-from mailsift.api import downloads, routes
+from mailsift.api import downloads, metrics_route, routes
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import install_handlers
 from mailsift.api.service import EngineVerifier, running_service
@@ -51,4 +51,5 @@ def create_app(
     install_handlers(app)
     app.include_router(routes.build_router())
     app.include_router(downloads.build_router())
+    app.include_router(metrics_route.build_router(config))
     return app

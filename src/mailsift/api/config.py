@@ -35,6 +35,10 @@ class ApiSettings(BaseSettings):
     workers: int = Field(default=4, ge=1)
     # One log line per request (costs about a tenth of the server's throughput).
     access_log: bool = False
+    # /metrics (Prometheus): served when set, or when a metrics token is configured.
+    metrics: bool = False
+    # When set, /metrics answers only requests with "Authorization: Bearer <this>".
+    metrics_token: str = ""
     callback_attempts: int = Field(default=6, ge=1)
     callback_backoff: float = Field(default=2.0, gt=0)  # first pause; doubles each retry
     callback_timeout: float = Field(default=10.0, gt=0)

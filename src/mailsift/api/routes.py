@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, req
 from mailsift.api.service import ApiService
 from mailsift.jobs.intake import IntakeError, IntakeLimits
 from mailsift.jobs.service import create_job
+from mailsift.metrics import REALTIME_SECONDS
 from mailsift.store.models import Account, Job, JobSource
 from mailsift.verify.address import ParsedAddress, parse_address
 from mailsift.verify.model import Reason, Verification
@@ -158,7 +160,9 @@ async def email_verification(request: Request) -> JSONResponse:
             headers={"Retry-After": retry_after},
         )
     within = timeout or api.config.realtime_timeout
+    started = time.perf_counter()
     verification = await _verify_charged(api, account_id, email, within)
+    REALTIME_SECONDS.labels(str(verification.result)).observe(time.perf_counter() - started)
     return JSONResponse(realtime_answer(verification))
 
 

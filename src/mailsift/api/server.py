@@ -19,6 +19,7 @@ from mailsift.api.app import create_app
 from mailsift.api.config import ApiSettings
 from mailsift.api.secret import load_secret
 from mailsift.dispatch.host_slots import process_name
+from mailsift.logs import configure_logging
 from mailsift.settings import Settings
 from mailsift.store import database_url, open_store, upgrade
 from mailsift.store.signing_keys import record_signing_key
@@ -91,6 +92,7 @@ def serve(
         base_url = config.public_url or f"http://{_url_host(settings.host)}:{settings.port}"
         for line in welcome(first, base_url):
             echo(line)
+    configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, config, workers=config.workers if workers else 0)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -98,7 +100,8 @@ def serve(
             host=settings.host,
             port=settings.port,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            log_level="info",
+            log_config=None,  # configure_logging's handler writes uvicorn's lines too
+            log_level=settings.log_level.lower(),
             access_log=config.access_log,
         )
     )

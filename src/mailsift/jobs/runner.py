@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
+from mailsift.logs import bound
+from mailsift.metrics import ADDRESSES_VERIFIED, CHUNK_SECONDS
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
 from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
@@ -130,6 +133,10 @@ class JobRunner:
     async def __call__(self, ref: ChunkRef) -> float | None:
         """Run the chunk. Returns the seconds after which to run it again when addresses were
         handed back for later, ``None`` when every address of it has its final result."""
+        with bound(job_id=ref.job_id, chunk=ref.chunk), CHUNK_SECONDS.time():
+            return await self._run(ref)
+
+    async def _run(self, ref: ChunkRef) -> float | None:
         if not await _start_processing(self._store, ref.job_id):
             return None  # cancelled, failed or gone meanwhile
         pending = await _pending(self._store, ref)
@@ -218,6 +225,10 @@ class JobRunner:
             if deferred:
                 await mark_deferred(session, job_id, deferred, utcnow())
             completed = await store_results(session, job_id, batch) if batch else False
+        for (result, reason), count in Counter(
+            (v["b_result"], v["b_reason"]) for v in batch
+        ).items():
+            ADDRESSES_VERIFIED.labels(result, reason).inc(count)
         if completed and self._on_completed is not None:
             await self._on_completed(job_id)
 
