@@ -64,7 +64,7 @@ class _Closable(Protocol):
 def default_verifier(settings: Settings) -> ChunkVerifier:
     from mailsift.verify.engine import Verifier
 
-    return Verifier(settings)
+    return Verifier(settings.engine_options())
 
 
 def register(
