@@ -8,11 +8,11 @@ numbers at each scrape: several apps in one process (tests) never clash over nam
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
     start_http_server,
@@ -36,16 +36,41 @@ SMTP_SESSIONS = Counter(
     ["outcome"],
     registry=None,
 )
-HOST_PAUSES = Counter(
-    "mailsift_host_pauses",
-    "Times a mail server was left alone for a while (421, rate limits, too many errors).",
-    registry=None,
-)
-HOSTS_PAUSED = Gauge(
-    "mailsift_hosts_paused",
-    "Mail servers this process is leaving alone right now.",
-    registry=None,
-)
+
+
+class PauseSource(Protocol):
+    """What the engine knows of the servers it leaves alone (``verify.limits.HostManners``)."""
+
+    @property
+    def pauses(self) -> int: ...
+
+    def paused_hosts(self) -> int: ...
+
+
+class _HostPauses(Collector):
+    """Reads the pauses of the engine this process runs, at each scrape."""
+
+    def __init__(self) -> None:
+        self._source: PauseSource | None = None
+
+    def watch(self, source: PauseSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        pauses = CounterMetricFamily(
+            "mailsift_host_pauses",
+            "Times a mail server was left alone for a while (421, rate limits, too many errors).",
+        )
+        paused = GaugeMetricFamily(
+            "mailsift_hosts_paused", "Mail servers this process is leaving alone right now."
+        )
+        pauses.add_metric([], self._source.pauses if self._source else 0)
+        paused.add_metric([], self._source.paused_hosts() if self._source else 0)
+        yield pauses
+        yield paused
+
+
+HOST_PAUSES = _HostPauses()
 CHUNK_SECONDS = Histogram(
     "mailsift_chunk_duration_seconds",
     "Time to run one chunk of a job (until its addresses are final or handed back).",
@@ -63,7 +88,6 @@ PROCESS_METRICS: tuple[Collector, ...] = (
     ADDRESSES_VERIFIED,
     SMTP_SESSIONS,
     HOST_PAUSES,
-    HOSTS_PAUSED,
     CHUNK_SECONDS,
     REALTIME_SECONDS,
 )

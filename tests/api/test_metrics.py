@@ -116,3 +116,6 @@ def test_the_numbers_move_during_a_job(
     )
     assert realtime == 1
     assert value(after, "mailsift_queue_addresses") == 0
+    assert value(after, "mailsift_smtp_sessions_total", outcome="completed") > value(
+        before, "mailsift_smtp_sessions_total", outcome="completed"
+    )
