@@ -4,10 +4,11 @@ address it saw, as many real ones do in their EHLO answer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mailsift.store import open_store, upgrade
 from mailsift.store.signing_keys import record_signing_key
 from mailsift.store.url import database_url
 from tests.mailworld.dns_server import DnsServer, Zone
+from tests.unit.test_session import Socks5Relay
 
 HELO = "probe.operator.test"
 SENDER = "verify@operator.test"
@@ -266,3 +268,41 @@ async def test_nodes_signing_with_different_keys_fail(
         world.env(MAILSIFT_DATABASE_URL=migrated_postgres_url, MAILSIFT_SECRET_KEY="")
     )
     assert by_check(findings)["link-signing key"]["status"] == "fail"
+
+
+def closing(
+    relay: Socks5Relay,
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await relay.handle(reader, writer)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    return handle
+
+
+async def test_port_25_is_tried_through_each_proxy(world: World) -> None:
+    good = Socks5Relay(b"probe", b"s3cret")
+    good_server = await asyncio.start_server(closing(good), "127.0.0.1", 0)
+    bad = Socks5Relay(b"probe", b"other")
+    bad_server = await asyncio.start_server(closing(bad), "127.0.0.1", 0)
+    ports = [s.sockets[0].getsockname()[1] for s in (good_server, bad_server)]
+    proxies = ",".join(f"socks5://probe:s3cret@127.0.0.1:{port}" for port in ports)
+    try:
+        code, findings = await doctor(world.env(MAILSIFT_PROXIES=proxies))
+    finally:
+        for server in (good_server, bad_server):
+            server.close()
+            await server.wait_closed()
+    probes = [f for f in findings if f["check"].startswith("outbound port 25")]
+    assert [p["check"] for p in probes] == [
+        f"outbound port 25 (through socks5://probe:***@127.0.0.1:{port})" for port in ports
+    ]
+    assert [p["status"] for p in probes] == ["pass", "fail"]
+    assert good.requests == [("127.0.0.1", world.greeter.port)]
+    assert bad.requests == []  # refused at authentication
+    assert code == 1
+    assert all("s3cret" not in json.dumps(f) for f in findings)
