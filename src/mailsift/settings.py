@@ -6,7 +6,7 @@ import dataclasses
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -69,7 +69,21 @@ class Settings(BaseSettings):
     reverify_free_window: float = 7 * 86400.0  # seconds: re-verifying younger answers is free
     result_reuse_window: float = 0.0  # seconds a job may reuse an earlier final result (0: off)
 
-    _split = field_validator("dns_nameservers", "proxies", mode="before")(_split_commas)
+    # --- logs --------------------------------------------------------------------
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- mailsift doctor --------------------------------------------------------
+    # A mail server that greets anyone, for the outbound port 25 check.
+    doctor_probe_host: str = "gmail-smtp-in.l.google.com"
+    doctor_blocklists: CommaList = Field(
+        default_factory=lambda: ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+    )
+    egress_ip: str = ""  # the public address mail servers see; empty: learnt by the probe
+
+    _split = field_validator("dns_nameservers", "proxies", "doctor_blocklists", mode="before")(
+        _split_commas
+    )
 
     @property
     def envelope_sender(self) -> str:

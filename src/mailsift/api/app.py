@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailsift import __version__, web
-from mailsift.api import downloads, intelligence, routes
+from mailsift.api import downloads, intelligence, metrics_route, routes
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import install_handlers
 from mailsift.api.ratelimit import client_address
@@ -84,5 +84,6 @@ def create_app(
     app.include_router(routes.build_router())
     app.include_router(downloads.build_router())
     app.include_router(intelligence.build_router())
+    app.include_router(metrics_route.build_router(config))
     web.install(app)
     return app

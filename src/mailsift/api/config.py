@@ -77,6 +77,11 @@ class ApiSettings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
+    # /metrics (Prometheus): served when set, or when a metrics token is configured.
+    metrics: bool = False
+    # When set, /metrics answers only requests with "Authorization: Bearer <this>".
+    metrics_token: str = ""
+
     @field_validator("public_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:

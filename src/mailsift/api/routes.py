@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from mailsift.api.ratelimit import too_many
 from mailsift.api.service import ApiService
 from mailsift.jobs.realtime import verify_charged
 from mailsift.jobs.submit import ListFile, Refusal, RefusalKind, SubmitOptions, spends, submit_lists
+from mailsift.metrics import REALTIME_SECONDS
 from mailsift.store.models import JobSource
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -141,10 +143,12 @@ async def email_verification(request: Request) -> JSONResponse:
     if wait:
         raise too_many("real-time verifications", wait)
     within = timeout or api.config.realtime_timeout
+    started = time.perf_counter()
     try:
         verification = await verify_charged(api.store, api.verifier, account_id, email, within)
     except InsufficientCredit as exc:
         raise ApiError(402, exc.message) from exc
+    REALTIME_SECONDS.labels(str(verification.result)).observe(time.perf_counter() - started)
     suppressions = await api.suppressions.current()
     suppressed_by = suppressions.lookup(account_id, verification.normalized)
     return JSONResponse(realtime_answer(verification, suppressed_by))

@@ -18,8 +18,12 @@ from mailsift.accounts.service import count_accounts, create_account
 from mailsift.api.app import create_app
 from mailsift.api.config import ApiSettings, url_host
 from mailsift.api.docs import curl_example
+from mailsift.api.secret import load_secret
+from mailsift.dispatch.host_slots import process_name
+from mailsift.logs import configure_logging
 from mailsift.settings import Settings
 from mailsift.store import database_url, open_store, upgrade
+from mailsift.store.signing_keys import record_signing_key
 
 FIRST_ACCOUNT = "admin"
 FIRST_API_CREDITS = 1_000
@@ -48,6 +52,12 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
         )
         link = await new_signin_link(store, account.id)
     return FirstAccount(account.name, token, account.webhook_secret, link)
+
+
+async def record_key(url: str, key: bytes) -> None:
+    """Note which key this node signs links with, for ``mailsift doctor`` to compare."""
+    async with open_store(url) as store:
+        await record_signing_key(store, key, process_name())
 
 
 def welcome(first: FirstAccount, base_url: str) -> list[str]:
@@ -80,10 +90,12 @@ def serve(
     url = database_url(settings.database_url, settings.data_dir)
     upgrade(url)
     first = asyncio.run(ensure_first_account(url))
+    asyncio.run(record_key(url, load_secret(settings.data_dir, config.secret_key)))
     if first is not None:
         base_url = config.public_url or f"http://{url_host(settings.host)}:{settings.port}"
         for line in welcome(first, base_url):
             echo(line)
+    configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, config, workers=config.workers if workers else 0)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -91,7 +103,8 @@ def serve(
             host=settings.host,
             port=settings.port,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            log_level="info",
+            log_config=None,  # configure_logging's handler writes uvicorn's lines too
+            log_level=settings.log_level.lower(),
             access_log=config.access_log,
         )
     )

@@ -8,10 +8,12 @@ stack that ``serve`` and ``worker`` need.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
+
+from mailsift import __version__
 
 if TYPE_CHECKING:
     from typer._click import Command, Context
@@ -27,6 +29,7 @@ COMMANDS = {
     "remote": "remote",
     "suppress": "suppress",
     "jobs": "jobs",
+    "doctor": "doctor",
 }
 
 
@@ -61,8 +64,21 @@ app = typer.Typer(
 )
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"mailsift {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """mailsift: email list verification that never sends a message."""
 
 

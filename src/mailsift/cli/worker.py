@@ -9,7 +9,6 @@ seconds to finish, then go back to the queue.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Callable
 from typing import Annotated
@@ -21,6 +20,8 @@ from mailsift.cli.common import fail, load, load_settings, stderr
 from mailsift.cli.serve import load_api_settings
 from mailsift.dispatch.config import QueueSettings
 from mailsift.dispatch.host_slots import process_name
+from mailsift.logs import configure_logging
+from mailsift.metrics import serve_process_metrics
 from mailsift.settings import Settings
 from mailsift.store import database_url, upgrade
 from mailsift.store.errors import StoreError
@@ -41,6 +42,13 @@ def worker(
         int | None,
         typer.Option(min=1, help="Chunks verified at once (default: MAILSIFT_WORKERS)."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve this worker's Prometheus metrics on this port."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Verify chunks from the cluster's queue until SIGTERM or SIGINT."""
     settings = load_settings()
@@ -54,8 +62,10 @@ def worker(
             "warning: MAILSIFT_SECRET_KEY is not set: result links in the callbacks this "
             "worker sends will only open on servers that share its data directory"
         )
-    _configure_logging()
+    configure_logging(settings.log_format, settings.log_level)
     try:
+        if metrics_port is not None:
+            serve_process_metrics(metrics_host, metrics_port)
         upgrade(url)
         asyncio.run(run_worker(settings, config, concurrency or config.workers, echo=typer.echo))
     except (StoreError, OSError, ValueError) as exc:
@@ -81,12 +91,3 @@ async def run_worker(
         echo(f"mailsift worker {process_name()} ready: up to {concurrency} chunk(s) at once")
         await stop.wait()
         echo("stopping: chunks still running go back to the queue after the grace time")
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # procrastinate logs every task start and end at INFO: far too much for a list.
-    logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)

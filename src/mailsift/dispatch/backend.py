@@ -16,6 +16,7 @@ from mailsift.dispatch.host_slots import ClusterHostLimiter
 from mailsift.dispatch.inprocess import InProcessDispatcher
 from mailsift.dispatch.pgqueue import ProcrastinateDispatcher
 from mailsift.jobs.runner import ChunkVerifier, JobRunner, OnCompleted
+from mailsift.observed import observed_verifier
 from mailsift.settings import Settings
 from mailsift.store.domain_memory import StoreDomainMemory
 from mailsift.store.engine import Store
@@ -44,7 +45,8 @@ class Backend:
 
     def verifier(self) -> Verifier:
         """The engine for this process, with the caps this backend keeps."""
-        return Verifier(self.settings.engine_options(), limiter=self.limiter, memory=self.memory)
+        engine = Verifier(self.settings.engine_options(), limiter=self.limiter, memory=self.memory)
+        return observed_verifier(engine)
 
     def dispatcher(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 from mailsift.jobs.reuse import ResultReuse
 from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.suppression import SuppressionIndex
+from mailsift.logs import bound
+from mailsift.metrics import ADDRESSES_VERIFIED, CHUNK_SECONDS
 from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
 from mailsift.store.jobs import pending_items, record_results, start_processing
@@ -142,6 +145,10 @@ class JobRunner:
     async def __call__(self, ref: ChunkRef) -> float | None:
         """Run the chunk. Returns the seconds after which to run it again when addresses were
         handed back for later, ``None`` when every address of it has its final result."""
+        with bound(job_id=ref.job_id, chunk=ref.chunk), CHUNK_SECONDS.time():
+            return await self._run(ref)
+
+    async def _run(self, ref: ChunkRef) -> float | None:
         if not await start_processing(self._store, ref.job_id):
             return None  # cancelled, failed or gone meanwhile
         pending = await _pending(self._store, ref)
@@ -257,6 +264,9 @@ class JobRunner:
         if not batch and not deferred:
             return
         completed = await record_results(self._store, job_id, batch, deferred or ())
+        verdicts = Counter((v["b_result"], v["b_reason"]) for v in batch)
+        for (result, reason), count in verdicts.items():
+            ADDRESSES_VERIFIED.labels(result, reason).inc(count)
         if completed:
             await merge_reverified(self._store, job_id)  # a re-verification: into its original
         if completed and self._on_completed is not None:

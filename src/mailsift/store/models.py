@@ -413,3 +413,15 @@ class SigninFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     window_start: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class SigningKey(Base):
+    """A fingerprint of the link-signing key an API node started with: nodes that share a
+    database must share the key, and ``mailsift doctor`` compares what they recorded."""
+
+    __tablename__ = "signing_keys"
+
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node: Mapped[str] = mapped_column(String(96), default="", server_default="")  # host:pid
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

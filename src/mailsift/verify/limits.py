@@ -61,10 +61,18 @@ class HostManners:
         self._rcpt_caps: dict[str, int] = {}
         self._error_caps: dict[str, int] = {}
         self._suspected_caps: dict[str, int] = {}
+        self.pauses = 0  # pauses begun, for operators' metrics
 
     def pause(self, host: str, seconds: float) -> None:
+        if not self.paused_for(host):
+            self.pauses += 1
         until = self._clock() + seconds
         self._paused_until[host] = max(until, self._paused_until.get(host, 0.0))
+
+    def paused_hosts(self) -> int:
+        """How many servers are being left alone now."""
+        now = self._clock()
+        return sum(until > now for until in self._paused_until.values())
 
     def paused_for(self, host: str) -> float:
         """Seconds left of the host's pause (0 when it may be contacted)."""
