@@ -35,8 +35,10 @@ def doctor(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds for each network step.")] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per check.")] = False,
 ) -> None:
-    """Check that this machine can verify addresses: port 25, HELO and reverse DNS, MAIL FROM,
-    blocklists, the database and the signing key. Exits 1 when a check fails."""
+    """Check this machine can verify: port 25, DNS, blocklists, database, signing key.
+
+    One pass / warn / fail line per check, with what to do; exits 1 when a check fails.
+    """
     # Imported here: the checks pull in the database layer, which other commands don't need.
     from rich.console import Console
 
