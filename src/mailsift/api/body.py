@@ -57,6 +57,8 @@ class Body:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     uploads: list[Upload] = field(default_factory=list)
+    # JSON parameters given an object or array of arrays: an error if the call reads them.
+    unreadable: set[str] = field(default_factory=set)
 
     def add(self, name: str, value: str) -> None:
         self.fields.setdefault(name, []).append(value)
@@ -161,7 +163,8 @@ def _parse_json(raw: bytes, body: Body) -> None:
             if item is None:
                 continue
             if isinstance(item, dict | list):
-                raise ApiError(400, f"The parameter {name} must be a string or a number.")
+                body.unreadable.add(name)  # unknown parameters are ignored, whatever they hold
+                continue
             body.add(name, _json_text(item))
     _check_field_count(body)
 

@@ -14,20 +14,27 @@ from mailsift.api.params import TOKEN
 
 Param = dict[str, Any]
 
+# The calls trim every value and refuse a required one left empty.
+NOT_BLANK: Param = {"minLength": 1, "pattern": r"\S"}
+
 TOKEN_PARAM: Param = {
     "type": "string",
+    **NOT_BLANK,
     "description": f"Your API token. Exactly `{TOKEN}`: the name is case-sensitive.",
 }
 JOB_ID_PARAM: Param = {
     "type": "string",
+    **NOT_BLANK,
     "description": "One job id, as `/batch_process/` gave it. One id per request.",
 }
 CALLBACK_PARAM: Param = {
     "type": "string",
+    "format": "uri",
+    "pattern": "^https?://",
     "description": "Optional http(s) URL: when a job completes, its /get_results/ answer "
     "(plus job_id) is POSTed there as JSON, signed in X-Mailsift-Signature.",
 }
-EMAIL_PARAM: Param = {"type": "string", "description": "The address to verify."}
+EMAIL_PARAM: Param = {"type": "string", **NOT_BLANK, "description": "The address to verify."}
 MIN_TIMEOUT, MAX_TIMEOUT = 2.0, 60.0
 TIMEOUT_PARAM: Param = {
     "type": "number",
@@ -36,9 +43,11 @@ TIMEOUT_PARAM: Param = {
     "description": "At most this many seconds for the answer (default 30); past it the "
     "result is unknown / timeout.",
 }
+MAX_CREDITS = 10**12
 CREDITS_PARAM: Param = {
     "type": "integer",
     "minimum": 1,
+    "maximum": MAX_CREDITS,
     "description": "How many monthly credits to turn into API credits.",
 }
 
@@ -50,6 +59,14 @@ def request_body(
     schema = {"type": "object", "properties": fields, "required": required}
     multipart = schema
     if files:
+        text = {
+            "type": "string",
+            **NOT_BLANK,
+            "description": "A small list as text, one address a line (or CSV). Repeat the "
+            "field (a JSON array) for several lists.",
+        }
+        schema = {**schema, "properties": {**fields, "file": text}}
+        schema["required"] = [*required, "file"]
         upload = {
             "type": "array",
             "items": {"type": "string", "format": "binary"},

@@ -26,6 +26,8 @@ def misspelled(body: Body, name: str) -> ApiError | None:
 
 def optional(body: Body, name: str) -> str | None:
     """The parameter's one value, ``None`` when absent; repeated, it is an error."""
+    if name in body.unreadable:
+        raise ApiError(400, f"The parameter {name} must be a string or a number.")
     values = body.values(name)
     if not values:
         if error := misspelled(body, name):

@@ -188,7 +188,7 @@ async def convert_credits(request: Request) -> JSONResponse:
     api = service(request)
     body = await read_params(request, api.form_limits)
     account_id = await api.account_id(token(body))
-    amount = bounded_number(body, "credits", low=1, high=1e12)
+    amount = bounded_number(body, "credits", low=1, high=docs.MAX_CREDITS)
     if amount is None:
         raise ApiError(400, "The parameter credits is required.")
     if not amount.is_integer():
