@@ -103,12 +103,15 @@ class Sheet:
     """The first worksheet of a workbook, open for reading; close it (or use ``with``)."""
 
     def __init__(self, path: Path) -> None:
+        # Opened here, not by openpyxl: it leaves its file open when a damaged part stops it.
+        self._file = path.open("rb")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
-                self._book: Any = load_workbook(path, read_only=True, data_only=True)
+                self._book: Any = load_workbook(self._file, read_only=True, data_only=True)
                 sheets = self._book.worksheets
         except Exception:  # openpyxl raises many kinds on bad input: all mean "damaged"
+            self._file.close()
             raise IntakeError(DAMAGED) from None
         if not sheets:
             self.close()
@@ -123,7 +126,10 @@ class Sheet:
         self.close()
 
     def close(self) -> None:
-        self._book.close()
+        try:
+            self._book.close()
+        finally:
+            self._file.close()
 
     def width(self, limits: IntakeLimits) -> int:
         """Columns the first rows use (up to their last non-empty cell); refuses too many."""
