@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
-from mailsift.store.chunks import ChunkRef
+from mailsift.store.chunks import ChunkRef, note_progress
 from mailsift.store.engine import Store
 from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
 from mailsift.store.results import mark_deferred, store_results
@@ -33,6 +33,9 @@ __all__ = ["ChunkVerifier", "DeferringVerifier", "JobRunner", "store_results"]
 
 log = logging.getLogger(__name__)
 
+# Attempts in a row that stored no result before a chunk is given up. A chunk making progress
+# starts counting again: processes killed while it ran (deploys, crashes of something else)
+# must not exhaust it; one that kills its process every time before any result still stops.
 MAX_ATTEMPTS = 3
 
 
@@ -139,7 +142,7 @@ class JobRunner:
             log.error("giving up on %s after %d attempts", ref, ref.attempt - 1)
             await self._store_all(ref.job_id, pending.seqs, _gave_up)
             return None
-        deferred = await self._verify(ref.job_id, pending)
+        deferred = await self._verify(ref, pending)
         return deferred.retry_after if deferred.seqs else None
 
     def _questions(self, pending: _Pending) -> list[tuple[list[str], float | None]]:
@@ -157,7 +160,7 @@ class JobRunner:
             groups.append((fresh, self._greylist_deadline))
         return groups
 
-    async def _verify(self, job_id: int, pending: _Pending) -> _Deferred:
+    async def _verify(self, ref: ChunkRef, pending: _Pending) -> _Deferred:
         results: asyncio.Queue[Verification | None] = asyncio.Queue()
         streams = [
             self._ask(addresses, deadline) for addresses, deadline in self._questions(pending)
@@ -165,21 +168,23 @@ class JobRunner:
         producer = asyncio.create_task(_produce(streams, results))
         deferred = _Deferred()
         try:
-            await self._consume(job_id, pending.seqs, results, deferred)
+            await self._consume(ref, pending.seqs, results, deferred)
             await producer  # re-raises the verifier's failure, if any
         finally:
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
         if pending.seqs:  # the verifier skipped some: they must still end with a result
             log.error(
-                "verifier gave no result for %d address(es) of job %d", len(pending.seqs), job_id
+                "verifier gave no result for %d address(es) of job %d",
+                len(pending.seqs),
+                ref.job_id,
             )
-            await self._store_all(job_id, pending.seqs, _gave_up)
+            await self._store_all(ref.job_id, pending.seqs, _gave_up)
         return deferred
 
     async def _consume(
         self,
-        job_id: int,
+        ref: ChunkRef,
         pending: dict[str, list[int]],
         results: asyncio.Queue[Verification | None],
         deferred: _Deferred,
@@ -197,7 +202,7 @@ class JobRunner:
                     else:
                         values.extend(_values_for(verification, pending))
                 deferred.seqs.extend(later)
-                await self._write(job_id, values, later)
+                await self._write(ref.job_id, values, later, progress_of=ref)
 
     async def _store_all(
         self,
@@ -210,7 +215,12 @@ class JobRunner:
             await self._write(job_id, values[start : start + self._batch_size])
 
     async def _write(
-        self, job_id: int, batch: list[dict[str, Any]], deferred: list[int] | None = None
+        self,
+        job_id: int,
+        batch: list[dict[str, Any]],
+        deferred: list[int] | None = None,
+        *,
+        progress_of: ChunkRef | None = None,
     ) -> None:
         if not batch and not deferred:
             return
@@ -218,6 +228,8 @@ class JobRunner:
             if deferred:
                 await mark_deferred(session, job_id, deferred, utcnow())
             completed = await store_results(session, job_id, batch) if batch else False
+            if batch and progress_of is not None:
+                await note_progress(session, progress_of)
         if completed and self._on_completed is not None:
             await self._on_completed(job_id)
 

@@ -146,6 +146,11 @@ async def requeue_interrupted(store: Store, *, job_id: int | None = None) -> int
     return result.rowcount
 
 
+async def note_progress(session: AsyncSession, ref: ChunkRef) -> None:
+    """The chunk stored results: its attempts count again from this one (see ``MAX_ATTEMPTS``)."""
+    await session.execute(_of(ref).where(Chunk.attempts > 1).values(attempts=1))
+
+
 async def open_chunks(store: Store, job_id: int) -> int:
     """How many chunks of the job are not done yet (queued or running)."""
     query = select(func.count()).where(Chunk.job_id == job_id, Chunk.state != ChunkState.DONE)
