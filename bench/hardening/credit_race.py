@@ -9,7 +9,6 @@ holds exactly ``credits`` charges (and no refund: every verification here succee
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -17,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
 
-from bench.hardening.live import Server, clean_env, create_token, world_env
+from bench.hardening.live import Server, clean_env, create_token, sql, world_env
 from bench.world import WorldProcess, make_plan
 
 
@@ -74,16 +71,7 @@ def _ledger(db_url: str) -> tuple[int, int, int, int]:
         "(SELECT coalesce(sum(api_delta), 0) FROM ledger WHERE account_id = a.id) "
         "FROM accounts AS a WHERE a.name = 'racer'"
     )
-    if db_url.startswith("sqlite"):
-        path = make_url(db_url).database
-        assert path
-        with sqlite3.connect(path) as conn:
-            row = conn.execute(query).fetchone()
-    else:
-        libpq = make_url(db_url).set(drivername="postgresql").render_as_string(False)
-        with psycopg.connect(libpq) as pg:
-            row = pg.execute(query).fetchone()
-    assert row is not None
+    [row] = sql(db_url, query)
     balance, charges, refunds, total = (int(v) for v in row)
     return balance, charges, refunds, total - balance
 

@@ -6,13 +6,17 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
+from sqlalchemy.engine import make_url
 
 from bench.world import WorldPorts
 from mailsift.accounts.service import create_account
@@ -66,6 +70,24 @@ def create_token(db_url: str, name: str, api_credits: int, monthly_credits: int 
     return asyncio.run(create())
 
 
+def sql(db_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows of one query on a SQLite or PostgreSQL database (its own connection)."""
+    if db_url.startswith("sqlite"):
+        path = make_url(db_url).database
+        assert path
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            return list(conn.execute(query.replace("%s", "?"), params).fetchall())
+        finally:
+            conn.close()
+    with psycopg.connect(libpq(db_url), autocommit=True, connect_timeout=10) as pg:
+        return list(pg.execute(query, params).fetchall())  # type: ignore[arg-type]
+
+
+def libpq(db_url: str) -> str:
+    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def vm_kb(pid: int, key: str) -> int:
     """A ``/proc/<pid>/status`` figure in kB (``VmRSS``, ``VmHWM``); 0 once the process is gone."""
     try:
@@ -101,6 +123,11 @@ class Server:
         return self.process.pid
 
     def start(self, *, workers: bool = True) -> Server:
+        """Start it and wait until it answers."""
+        self.spawn(workers=workers)
+        return self.wait_ready()
+
+    def spawn(self, *, workers: bool = True) -> None:
         args = ["serve"] if workers else ["serve", "--no-workers"]
         env = {
             **self.env,
@@ -115,6 +142,9 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def wait_ready(self) -> Server:
+        assert self.process is not None
         deadline = time.monotonic() + _START_SECONDS
         while True:
             if self.process.poll() is not None:
