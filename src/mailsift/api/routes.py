@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from mailsift.accounts.credits import charge_one, job_reservation, jobs_in_flight, refund_one
-from mailsift.accounts.errors import AccountError, InsufficientCredit, TooManyJobs
+from mailsift.accounts.credits import charge_one, refund_one
+from mailsift.accounts.errors import AccountError, InsufficientCredit
 from mailsift.accounts.service import convert_credits as convert
 from mailsift.api import docs
 from mailsift.api.answers import progress_answer, realtime_answer, results_answer
@@ -21,13 +21,10 @@ from mailsift.api.body import FILE_FIELD, Body, Upload, read_body, read_params
 from mailsift.api.errors import ApiError
 from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
 from mailsift.api.service import ApiService
-from mailsift.jobs.intake import IntakeError, IntakeLimits
-from mailsift.jobs.service import create_job
-from mailsift.store.models import Account, Job, JobSource
+from mailsift.jobs.submit import ListFile, Refusal, RefusalKind, SubmitOptions, spends, submit_lists
+from mailsift.store.models import JobSource
 from mailsift.verify.address import ParsedAddress, parse_address
 from mailsift.verify.model import Reason, Verification
-
-WITHDRAWN = "Withdrawn: another list of the same upload was refused."
 
 
 class DirectRoute(APIRoute):
@@ -57,12 +54,29 @@ async def batch_process(request: Request) -> JSONResponse:
         callback_url = optional(body, "callback_url") or None
         if callback_url:
             await api.check_callback(callback_url)
-        await _check_room(api, account, len(uploads))
-        jobs = await _create_jobs(api, account, uploads, callback_url)
+        options = SubmitOptions(
+            source=JobSource.API,
+            balance=spends(JobSource.API),
+            max_jobs_in_flight=api.config.max_jobs_in_flight,
+            max_upload_bytes=api.config.max_upload_bytes,
+            callback_url=callback_url,
+        )
+        files = [ListFile(upload.path, upload.filename) for upload in uploads]
+        try:
+            jobs = await submit_lists(api.store, account, files, options)
+        except Refusal as refusal:
+            raise ApiError(REFUSAL_STATUS[refusal.kind], refusal.message) from refusal
     base_url = api.base_url(request)
     for job in jobs:
         await api.job_accepted(job, base_url)
     return JSONResponse({"status": "success", "job_id": [job.public_id for job in jobs]})
+
+
+REFUSAL_STATUS = {
+    RefusalKind.TOO_MANY_JOBS: 429,
+    RefusalKind.NO_CREDIT: 402,
+    RefusalKind.BAD_LIST: 422,
+}
 
 
 def _lists(body: Body) -> list[Upload]:
@@ -77,53 +91,6 @@ def _lists(body: Body) -> list[Upload]:
             400, f"Upload at least one list in the field {FILE_FIELD!r} (multipart/form-data)."
         )
     return body.uploads
-
-
-async def _check_room(api: ApiService, account: Account, new_jobs: int) -> None:
-    """Refuse early, before reading any list, an upload over the cap of jobs in flight."""
-    cap = api.config.max_jobs_in_flight
-    if not cap:
-        return
-    async with api.store.read() as session:
-        running = await jobs_in_flight(session, account.id)
-    if running + new_jobs > cap:
-        raise ApiError(429, TooManyJobs(cap).message)
-
-
-async def _create_jobs(
-    api: ApiService, account: Account, uploads: list[Upload], callback_url: str | None
-) -> list[Job]:
-    """One job per upload, all or none: a refused list withdraws those before it."""
-    reserve = job_reservation(account.id, max_in_flight=api.config.max_jobs_in_flight or None)
-    limits = IntakeLimits(max_bytes=api.config.max_upload_bytes)
-    created: list[Job] = []
-    for upload in uploads:
-        try:
-            job = await create_job(
-                api.store,
-                upload.path,
-                upload.filename,
-                source=JobSource.API,
-                account=account,
-                reserve=reserve,
-                callback_url=callback_url,
-                limits=limits,
-            )
-        except BaseException as exc:
-            await api.withdraw(created, WITHDRAWN)
-            if isinstance(exc, IntakeError | AccountError):
-                prefix = f"{upload.filename}: " if len(uploads) > 1 else ""
-                raise _refusal(exc, prefix) from exc
-            raise
-        created.append(job)
-    return created
-
-
-def _refusal(exc: IntakeError | AccountError, prefix: str) -> ApiError:
-    if isinstance(exc, TooManyJobs):
-        return ApiError(429, exc.message)
-    status = 402 if isinstance(exc, InsufficientCredit) else 422
-    return ApiError(status, prefix + exc.message)
 
 
 async def job_progress(request: Request) -> JSONResponse:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from starlette.requests import Request
 
 from mailsift.accounts import service as accounts
@@ -39,7 +39,7 @@ from mailsift.jobs.results import FILES, Which
 from mailsift.jobs.service import discard_orphans
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
-from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage
+from mailsift.store.models import Account, Job, JobStage
 from mailsift.verify.model import Verification
 
 log = logging.getLogger(__name__)
@@ -152,17 +152,6 @@ class ApiService:
             await self._send_callback(job_id)
         except Exception:
             log.exception("finishing job %d failed", job_id)
-
-    async def withdraw(self, jobs: Iterable[Job], message: str) -> None:
-        """Cancel jobs whose ids were never given out, and give all their credit back."""
-        for job in jobs:
-            async with self.store.write() as session:
-                await session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.stage.in_(ACTIVE_STAGES))
-                    .values(stage=JobStage.CANCELLED, message=message)
-                )
-            await settle_job(self.store, job.id, everything=True)
 
     async def _send_callback(self, job_id: int) -> None:
         async with self.store.read() as session:
