@@ -78,9 +78,20 @@ def request_body(
     content = {
         "application/x-www-form-urlencoded": {"schema": schema},
         "multipart/form-data": {"schema": multipart},
-        "application/json": {"schema": schema},
+        "application/json": {"schema": _as_json(schema)},
     }
     return {"requestBody": {"required": True, "content": content}}
+
+
+def _as_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """In JSON a text parameter may also be a number or a boolean: it is taken as its text."""
+    properties = {
+        name: {**field, "type": ["string", "number", "boolean"]}
+        if field.get("type") == "string"
+        else field
+        for name, field in schema["properties"].items()
+    }
+    return {**schema, "properties": properties}
 
 
 class Failure(BaseModel):

@@ -27,14 +27,14 @@ def misspelled(body: Body, name: str) -> ApiError | None:
 def optional(body: Body, name: str, *, number: bool = False) -> str | None:
     """The parameter's one value, ``None`` when absent; repeated, it is an error.
 
-    In a JSON body the value must have the JSON type the call documents: a string, or with
-    ``number`` a number."""
+    In a JSON body a text parameter may be a number or a boolean (taken as its text); one
+    read with ``number`` must be a JSON number."""
     if name in body.unreadable:
         raise ApiError(400, f"The parameter {name} must be a string or a number.")
     if name in body.listed:
         raise ApiError(400, f"Give one {name} per request.")
-    if body.from_json and name in body.fields and (name in body.numbers) != number:
-        raise ApiError(400, f"The parameter {name} must be a {'number' if number else 'string'}.")
+    if number and body.from_json and name in body.fields and name not in body.numbers:
+        raise ApiError(400, f"The parameter {name} must be a JSON number.")
     values = body.values(name)
     if not values:
         if error := misspelled(body, name):
