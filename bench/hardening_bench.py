@@ -6,7 +6,7 @@
 3. crash loops: ``--rounds`` SIGKILLs (default 20) during a ``--addresses`` job (default
    10,000), embedded on SQLite and on a 3-worker cluster on PostgreSQL, with
    ``pg_terminate_backend`` twice and a PostgreSQL restart (``--restart-postgres``, default
-   ``pg_ctlcluster 15 main restart``; ``--restart-postgres ''`` skips it);
+   ``pg_ctlcluster -m fast 15 main restart``; ``--restart-postgres ''`` skips it);
 4. ``/job_progress/`` polled by 200 clients for 60 s while 5 lists are verified;
 5. 50 concurrent real-time calls against 10 credits, on SQLite and on PostgreSQL.
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--postgres", default=os.environ.get("MAILSIFT_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
     )
-    parser.add_argument("--restart-postgres", default="pg_ctlcluster 15 main restart")
+    parser.add_argument("--restart-postgres", default="pg_ctlcluster -m fast 15 main restart")
     args = parser.parse_args(argv)
 
     record: dict[str, Any] = {**run_header(), "arguments": vars(args)}

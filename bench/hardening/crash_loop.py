@@ -316,8 +316,19 @@ def terminate_backends(db_url: str) -> int:
 
 
 def restart_postgres(command: list[str]) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    return f"{' '.join(command)}: exit {done.returncode}"
+    """Run the restart command; if it fails or hangs, start the server again all the same (it
+    is shared: it must never be left down)."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+        outcome = f"exit {done.returncode}"
+    except subprocess.TimeoutExpired:
+        outcome = "timed out"
+    if outcome != "exit 0" and "restart" in command:
+        start = [part if part != "restart" else "start" for part in command if part != "-m"]
+        start = [part for part in start if part not in ("fast", "immediate", "smart")]
+        subprocess.run(start, capture_output=True, timeout=180, check=False)
+        outcome += f"; then {' '.join(start)}"
+    return f"{' '.join(command)}: {outcome}"
 
 
 def cluster_crash_loop(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import CursorResult, Update, func, insert, select, update
+from sqlalchemy import CursorResult, Update, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
@@ -134,13 +134,19 @@ async def release(store: Store, ref: ChunkRef) -> None:
 
 async def requeue_interrupted(store: Store, *, job_id: int | None = None) -> int:
     """Make every running chunk (of ``job_id`` only, if given) claimable again: its worker
-    died with the last process."""
+    died with the last process. That attempt is given back: the process was stopped or killed
+    from outside (a restart, a deploy), and a chunk is given up only for its own failures."""
     query = update(Chunk).where(Chunk.state == ChunkState.RUNNING)
     if job_id is not None:
         query = query.where(Chunk.job_id == job_id)
     async with store.write() as session:
         result = await session.execute(
-            query.values(state=ChunkState.QUEUED, lease_until=None, updated_at=utcnow())
+            query.values(
+                state=ChunkState.QUEUED,
+                lease_until=None,
+                updated_at=utcnow(),
+                attempts=case((Chunk.attempts > 0, Chunk.attempts - 1), else_=0),
+            )
         )
     assert isinstance(result, CursorResult)
     return result.rowcount
