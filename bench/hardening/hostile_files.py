@@ -114,8 +114,11 @@ def lying_large_sizes(path: Path) -> None:
 
 
 def long_line(megabytes: int) -> Callable[[Path], None]:
+    """``megabytes`` million bytes without a line break: 200 stays under the 200 MiB upload
+    limit, so that the intake, not the body limit, refuses it."""
+
     def write(path: Path) -> None:
-        block = b"ann@example.com," * (_MB // 16)
+        block = b"ann@example.com," * (1_000_000 // 16)
         with path.open("wb") as out:
             out.write(b"email,")
             for _ in range(megabytes):
