@@ -156,7 +156,9 @@ def _runs(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hardening_bench", description=__doc__)
-    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--only", nargs="*", default=list(PARTS), help=f"parts ({', '.join(PARTS)}) or runs"
+    )
     parser.add_argument("--examples", type=int, default=200, help="schemathesis, per operation")
     parser.add_argument("--fuzz-examples", type=int, default=2000, help="files per reader")
     parser.add_argument("--line-mb", type=int, default=200)
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     record: dict[str, Any] = {**run_header(), "arguments": vars(args)}
     for name, run in _runs(args).items():
-        if name.split("_")[0] in args.only:
+        if name.split("_")[0] in args.only or name in args.only:
             _part(record, name, run)
     record["load_average_at_end"] = _load()
     record["targets"] = targets(record)

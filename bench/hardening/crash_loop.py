@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class CrashLoop:
     seconds_to_complete_after_last_kill: float = 0.0
     wall_seconds: float = 0.0
     tracebacks: int = 0
+    exited_on_their_own: int = 0  # workers that stopped without being killed (restarted)
     error_lines: list[str] = field(default_factory=list)
     world: dict[str, int] = field(default_factory=dict)
 
@@ -123,9 +125,17 @@ def integrity(db_url: str) -> str:
     return " ".join(str(row[0]) for row in sql(db_url, "PRAGMA integrity_check"))
 
 
-def wait_completed(url: str, token: str, job_id: str, seconds: float = _DONE_SECONDS) -> bool:
+def wait_completed(
+    url: str,
+    token: str,
+    job_id: str,
+    seconds: float = _DONE_SECONDS,
+    tend: Callable[[], None] = lambda: None,
+) -> bool:
+    """Poll until the job is completed; ``tend`` runs between polls (a supervisor's round)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        tend()
         try:
             answer = httpx.post(
                 f"{url}/job_progress/",
@@ -323,7 +333,7 @@ def restart_postgres(command: list[str]) -> str:
         outcome = f"exit {done.returncode}"
     except subprocess.TimeoutExpired:
         outcome = "timed out"
-    if outcome != "exit 0" and "restart" in command:
+    if outcome != "exit 0" and "restart" in command:  # never leave it down
         start = [part if part != "restart" else "start" for part in command if part != "-m"]
         start = [part for part in start if part not in ("fast", "immediate", "smart")]
         subprocess.run(start, capture_output=True, timeout=180, check=False)
@@ -349,6 +359,7 @@ def cluster_crash_loop(
     ports = world.start()
     started = time.perf_counter()
     workers: list[Worker] = []
+    api: Server | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="mailsift-crash-") as tmp:
             folder = Path(tmp)
@@ -371,7 +382,16 @@ def cluster_crash_loop(
                 workers.append(worker)
             job_id = upload(api.url, token, plan.addresses)
             disruptions = _disruption_rounds(rng, rounds, terminations, restart_command)
+
+            def supervise() -> None:
+                """Start again any worker that stopped by itself, as a supervisor would."""
+                for worker in workers:
+                    if worker.process is not None and worker.process.poll() is not None:
+                        run.exited_on_their_own += 1
+                        worker.start()
+
             for n in range(rounds):
+                supervise()
                 moment = rng.uniform(0.5, 3.0)
                 time.sleep(moment)
                 done = done_count(db_url)
@@ -389,7 +409,7 @@ def cluster_crash_loop(
                     worker.start()
                 run.rounds.append(record)
             last_kill = time.perf_counter()
-            run.completed = wait_completed(api.url, token, job_id)
+            run.completed = wait_completed(api.url, token, job_id, tend=supervise)
             run.seconds_to_complete_after_last_kill = round(time.perf_counter() - last_kill, 1)
             rows = result_rows(api.url, token, job_id) if run.completed else []
             for worker in workers:
@@ -402,6 +422,8 @@ def cluster_crash_loop(
     finally:
         for worker in workers:
             worker.kill()
+        if api is not None:
+            api.kill()
         run.world = _world_totals(world.stop())
     run.wall_seconds = round(time.perf_counter() - started, 1)
     return run
