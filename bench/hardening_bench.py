@@ -143,7 +143,7 @@ def _runs(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
         "files_fuzz": lambda: fuzz_files(args.fuzz_examples),
         "files_hostile": lambda: refuse_hostile_files(args.line_mb),
         "crash_embedded": lambda: crash_loop.as_record(
-            crash_loop.embedded_crash_loop(args.addresses, args.rounds)
+            crash_loop.embedded_crash_loop(args.addresses, args.rounds, longest=args.kill_within)
         ),
         "crash_cluster": lambda: _with_postgres(args.postgres, cluster),
         "load_progress": lambda: load.progress_under_load(
@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--line-mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--addresses", type=int, default=10_000)
+    parser.add_argument(
+        "--kill-within", type=float, default=6.0, help="embedded: latest kill, s after start"
+    )
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--poll-interval", type=float, default=1.0)

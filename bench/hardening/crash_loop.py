@@ -228,7 +228,10 @@ def judge(run: CrashLoop, plan: WorldPlan, db_url: str, rows: list[tuple[str, st
 # --- embedded -----------------------------------------------------------------------------------
 
 
-def embedded_crash_loop(addresses: int, rounds: int, *, seed: int = 1) -> CrashLoop:
+def embedded_crash_loop(
+    addresses: int, rounds: int, *, seed: int = 1, longest: float = 2.5
+) -> CrashLoop:
+    """``longest``: the latest moment of a kill, in seconds after the server answers."""
     rng = random.Random(seed)
     plan = make_plan(addresses, max(20, addresses // 40), seed)
     run = CrashLoop("embedded (mailsift serve, SQLite)", len(plan.addresses))
@@ -247,7 +250,7 @@ def embedded_crash_loop(addresses: int, rounds: int, *, seed: int = 1) -> CrashL
             for _ in range(rounds):
                 if server.process is None or server.process.poll() is not None:
                     server.start()
-                moment = rng.uniform(0.2, 2.5)
+                moment = rng.uniform(0.2, longest)
                 time.sleep(moment)
                 done = done_count(server.db_url)
                 server.kill()
