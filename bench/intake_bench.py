@@ -1,8 +1,10 @@
-"""List intake throughput: ``python -m bench.intake_bench [--rows N] [--keep DIR]``.
+"""List intake throughput: ``python -m bench.intake_bench [--rows N] [--forms SHARE] [--keep DIR]``.
 
 Writes a CSV of N rows (default 1,000,000): an email column among 5 others, 5% of the addresses
 repeated (half of them with the domain in other case), about 1% syntax-invalid, 1% with an
-internationalised domain. Then times
+internationalised domain. ``--forms`` writes that share of the email cells as people dress
+addresses (``Ann Lee <ann@…>``, ``"Lee, Ann" <ann@…>``, ``mailto:ann@…``, ``ann@… (Ann)``), which
+take intake's slower path. Then times
 ``sniff_layout`` and ``read_list`` over it and reports rows per second and the peak resident
 memory during the read. Wall time and CPU time are both printed: on a shared machine the CPU time
 is the steadier figure.
@@ -34,8 +36,8 @@ CITIES = ["Berlin", "Köln", "Paris", "Málaga", "Rome", "Oslo", "New York, NY",
 SAMPLE_EVERY = 10_000  # rows between two memory readings
 
 
-def write_list(path: Path, rows: int, seed: int = 7) -> None:
-    """The benchmark list, streamed to ``path``."""
+def write_list(path: Path, rows: int, seed: int = 7, forms: float = 0.0) -> None:
+    """The benchmark list, streamed to ``path``; ``forms``: the share of dressed addresses."""
     rng = random.Random(seed)
     issued: list[str] = []
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -43,6 +45,8 @@ def write_list(path: Path, rows: int, seed: int = 7) -> None:
         for i in range(rows):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             email = _email(rng, i, first, issued)
+            if forms and rng.random() < forms:
+                email = _dressed(rng, first, last, email)
             city = rng.choice(CITIES)
             city = f'"{city}"' if "," in city else city
             fh.write(f"{i},{first},{last},{email},{last} & Co {i % 997},{city}\r\n")
@@ -71,6 +75,18 @@ def _email(rng: random.Random, i: int, first: str, issued: list[str]) -> str:
     if len(issued) < 100_000:
         issued.append(email)
     return email
+
+
+def _dressed(rng: random.Random, first: str, last: str, email: str) -> str:
+    """``email`` as a mail client or CRM writes it, quoted for CSV."""
+    form = rng.randrange(4)
+    if form == 0:
+        return f"{first} {last} <{email}>"
+    if form == 1:
+        return f'"""{last}, {first}"" <{email}>"'
+    if form == 2:
+        return f"mailto:{email}"
+    return f"{email} ({first})"
 
 
 def measure(path: Path) -> None:
@@ -107,12 +123,13 @@ def measure(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--forms", type=float, default=0.0, help="share of dressed addresses")
     parser.add_argument("--keep", type=Path, help="write the list here and keep it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailsift-intake-") as scratch:
         path = (args.keep or Path(scratch)) / "intake-bench.csv"
         began = time.perf_counter()
-        write_list(path, args.rows)
+        write_list(path, args.rows, forms=args.forms)
         print(f"generated       {time.perf_counter() - began:.1f} s")
         measure(path)
 

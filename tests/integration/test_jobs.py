@@ -846,6 +846,7 @@ async def test_result_files_keep_the_columns_and_order_and_split_by_result(
         "mx_host": "mx.example.net",
         "smtp_code": "250",
         "smtp_message": "250 fake answer",
+        "source_value": "",
     }
     assert [(r[1], r[3]) for r in files["invalid"][1:]] == [
         ("bad3@example.com", "invalid"),

@@ -27,8 +27,27 @@ _RESULT = ("valid", "accepted_email", "false", "false", "false", "false", "", "m
     ],
 )
 def test_cells_are_kept_and_neutralised(cells: list[str], expected: list[str]) -> None:
-    row = (json.dumps(cells), *_RESULT, "=2.1.5 Ok")
-    line = _line(row, width=2)
+    row = (json.dumps(cells), "a@x.test", *_RESULT, "=2.1.5 Ok")
+    line = _line(row, width=2, email_column=0)
     assert line[: len(expected)] == expected
     assert line[len(expected) : len(expected) + 9] == list(_RESULT)
-    assert line[-1] == "'=2.1.5 Ok"  # the mail server's words are neutralised too
+    assert line[-2] == "'=2.1.5 Ok"  # the mail server's words are neutralised too
+    assert line[-1] == ""  # the cell was the address: no source value
+
+
+@pytest.mark.parametrize(
+    ("cell", "email", "source_value"),
+    [
+        (" a@x.test ", "a@x.test", ""),  # surrounding whitespace is not worth repeating
+        ("Ann <a@x.test>", "a@x.test", "Ann <a@x.test>"),
+        ("a@x.test; b@x.test", "b@x.test", "a@x.test; b@x.test"),
+        ("=1 <=a@x.test>", "=a@x.test", "'=1 <=a@x.test>"),  # both neutralised
+    ],
+)
+def test_email_column_holds_the_address_and_source_value_the_cell(
+    cell: str, email: str, source_value: str
+) -> None:
+    row = (json.dumps(["Ann", cell]), email, *_RESULT, "ok")
+    line = _line(row, width=2, email_column=1)
+    assert line[:2] == ["Ann", "'" + email if email.startswith("=") else email]
+    assert line[-1] == source_value

@@ -34,6 +34,18 @@ CALLBACK_PARAM: Param = {
     "description": "Optional http(s) URL: when a job completes, its /get_results/ answer "
     "(plus job_id) is POSTed there as JSON, signed in X-Mailsift-Signature.",
 }
+SHEET_PARAM: Param = {
+    "type": "string",
+    "description": "mailsift extension, optional: the worksheet of an XLSX list that holds the "
+    "addresses, by name or number from 1 (default: the sheet with the best email column). "
+    "A sheet the workbook does not have is a 400 naming the sheets it has.",
+}
+EMAIL_COLUMN_PARAM: Param = {
+    "type": "string",
+    "description": "mailsift extension, optional: the column that holds the addresses, by "
+    "header or number from 1 (default: the column found to hold them). A column the list "
+    "does not have is a 400 naming the columns it has.",
+}
 EMAIL_PARAM: Param = {"type": "string", **NOT_BLANK, "description": "The address to verify."}
 MIN_TIMEOUT, MAX_TIMEOUT = 2.0, 60.0
 TIMEOUT_PARAM: Param = {

@@ -60,6 +60,8 @@ async def batch_process(request: Request) -> JSONResponse:
             max_jobs_in_flight=api.config.max_jobs_in_flight,
             max_upload_bytes=api.config.max_upload_bytes,
             callback_url=callback_url,
+            sheet=optional(body, "sheet") or None,
+            email_column=optional(body, "email_column") or None,
         )
         files = [ListFile(upload.path, upload.filename) for upload in uploads]
         try:
@@ -76,6 +78,7 @@ REFUSAL_STATUS = {
     RefusalKind.TOO_MANY_JOBS: 429,
     RefusalKind.NO_CREDIT: 402,
     RefusalKind.BAD_LIST: 422,
+    RefusalKind.UNKNOWN_CHOICE: 400,
 }
 
 
@@ -197,7 +200,8 @@ def _calls() -> list[_Call]:
               {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},
               (TOKEN, "email"), (400, 401, 402, 413, 422, 429)),
         _Call("/batch_process/", batch_process, docs.BatchAnswer,
-              {**token_only, "callback_url": docs.CALLBACK_PARAM},
+              {**token_only, "callback_url": docs.CALLBACK_PARAM, "sheet": docs.SHEET_PARAM,
+               "email_column": docs.EMAIL_COLUMN_PARAM},
               (TOKEN,), (400, 401, 402, 413, 422, 429), files=True),
         _Call("/convert_credits/", convert_credits, docs.ConvertAnswer,
               {**token_only, "credits": docs.CREDITS_PARAM},

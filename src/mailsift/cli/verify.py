@@ -37,6 +37,7 @@ from mailsift.jobs.results import write_results
 from mailsift.jobs.runner import ChunkVerifier, JobRunner
 from mailsift.jobs.service import (
     DEFAULT_CHUNK_SIZE,
+    choice_json,
     create_job,
     discard_orphans,
     file_fingerprint,
@@ -84,11 +85,30 @@ def register(
                 "--output-dir", "-o", help="Where to write the files (default: next to FILE)."
             ),
         ] = None,
+        sheet: Annotated[
+            str | None,
+            typer.Option(
+                "--sheet",
+                metavar="NAME|N",
+                help="The worksheet with the addresses (XLSX), by name or number from 1 "
+                "(default: the sheet with the best email column).",
+            ),
+        ] = None,
+        column: Annotated[
+            str | None,
+            typer.Option(
+                "--column",
+                metavar="NAME|N",
+                help="The column with the addresses, by header or number from 1 "
+                "(default: the column found to hold them).",
+            ),
+        ] = None,
     ) -> None:
         """Verify a whole list and write FILE-valid.csv, FILE-invalid.csv and FILE-unknown.csv."""
         settings = load_settings()
         target = out_dir if out_dir is not None else file.parent
         run = _Run(settings, verifier_factory, chunk_size=chunk_size, workers=workers)
+        run.choice = (sheet, column)
         try:
             url = database_url(settings.database_url, settings.data_dir)
             upgrade(url)
@@ -114,6 +134,7 @@ class _Run:
         self.factory = factory
         self.chunk_size = chunk_size
         self.workers = workers
+        self.choice: tuple[str | None, str | None] = (None, None)
 
     async def main(self, url: str, file: Path, out_dir: Path) -> None:
         async with open_store(url) as store:
@@ -129,13 +150,21 @@ class _Run:
     async def job_for(self, store: Store, file: Path) -> Job:
         fingerprint = await asyncio.to_thread(file_fingerprint, file)
         job = await find_resumable(store, fingerprint, source=JobSource.CLI)
-        if job is not None:
+        sheet, column = self.choice
+        choice = choice_json(sheet, column)
+        if job is not None and (job.layout or {}).get("choice", choice_json(None, None)) == choice:
             stderr.print(
                 f"Resuming {escape(file.name)}: {job.done:,} of {job.total:,} already verified."
             )
             return job
         return await create_job(
-            store, file, file.name, source=JobSource.CLI, chunk_size=self.chunk_size
+            store,
+            file,
+            file.name,
+            source=JobSource.CLI,
+            chunk_size=self.chunk_size,
+            sheet=sheet,
+            column=column,
         )
 
     async def process(self, store: Store, job: Job) -> Job:

@@ -1,9 +1,11 @@
 """The three result files of a job — valid, invalid, unknown — streamed from the store.
 
 Each row is the uploaded row, its original columns in order, followed by the result columns;
-rows keep the file's order. Risky addresses go to the unknown file with ``result`` saying
-``risky``. Every cell goes through ``neutralize`` so no spreadsheet reads it as a formula.
-Files are UTF-8 without a byte-order mark.
+rows keep the file's order. The email column holds the address verified; where the cell said
+more (``Jane <jane@example.com>``, two addresses), ``source_value`` holds the cell as given, and
+a cell of several addresses gives a row for each. Risky addresses go to the unknown file with
+``result`` saying ``risky``. Every cell goes through ``neutralize`` so no spreadsheet reads it
+as a formula. Files are UTF-8 without a byte-order mark.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import Select, String, Text, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.csvsafe import FORMULA_STARTS, LINE_END, neutralize, safe_cells
+from mailsift.jobs.intake import column_names
 from mailsift.store.engine import Store
 from mailsift.store.models import Job, JobItem
 from mailsift.store.url import sqlite_file
@@ -45,6 +48,7 @@ RESULT_COLUMNS = (
     "mx_host",
     "smtp_code",
     "smtp_message",
+    "source_value",
 )
 ROWS_PER_PIECE = 5_000
 
@@ -60,22 +64,23 @@ def header_row(job: Job) -> list[str]:
     layout = job.layout or {}
     header = layout.get("header")
     email_column = int(layout.get("email_column", 0))
-    width = max(int(layout.get("columns", 0)), len(header or ()), email_column + 1)
-    names = list(header or ())
-    for n in range(len(names), width):
-        names.append("email" if n == email_column and header is None else f"column_{n + 1}")
-    return [*names, *RESULT_COLUMNS]
+    width = max(int(layout.get("columns", 0)), len(header or ()))
+    return [*column_names(header, width, email_column), *RESULT_COLUMNS]
+
+
+def _email_column(job: Job) -> int:
+    return int((job.layout or {}).get("email_column", 0))
 
 
 async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator[bytes]:
     """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
     header = header_row(job)
-    width = len(header) - len(RESULT_COLUMNS)
+    width, column = len(header) - len(RESULT_COLUMNS), _email_column(job)
     yield _encode([safe_cells(header)])
     query = _items(job).where(JobItem.result.in_(FILES[which]))
     async with store.read() as session, _partitions(session, query) as partitions:
         async for rows in partitions:
-            yield _encode(_line(row, width) for row in rows)
+            yield _encode(_line(row, width, column) for row in rows)
 
 
 async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Path]:
@@ -87,7 +92,7 @@ async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Pa
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
     query = _items(job).where(JobItem.result.is_not(None))
-    sinks = await asyncio.to_thread(_Sinks.open, paths)
+    sinks = await asyncio.to_thread(_Sinks.open, paths, _email_column(job))
     try:
         for which in FILES:
             sinks.writers[which].writerow(safe_cells(header))
@@ -129,8 +134,9 @@ def _write_from_sqlite(database: Path, sql: str, sinks: _Sinks, width: int) -> N
 class _Sinks:
     """One open ``.part`` file per result file, fed through in-memory CSV buffers."""
 
-    def __init__(self, files: dict[Which, TextIO]) -> None:
+    def __init__(self, files: dict[Which, TextIO], email_column: int) -> None:
         self.files = files
+        self.email_column = email_column
         self.buffers = {which: io.StringIO() for which in files}
         self.writers = {
             which: csv.writer(buffer, lineterminator=LINE_END)
@@ -138,7 +144,7 @@ class _Sinks:
         }
 
     @classmethod
-    def open(cls, paths: dict[Which, Path]) -> _Sinks:
+    def open(cls, paths: dict[Which, Path], email_column: int) -> _Sinks:
         next(iter(paths.values())).parent.mkdir(parents=True, exist_ok=True)
         files: dict[Which, TextIO] = {}
         try:
@@ -148,12 +154,12 @@ class _Sinks:
             for file in files.values():
                 file.close()
             raise
-        return cls(files)
+        return cls(files, email_column)
 
     def write(self, rows: Iterable[Sequence[Any]], width: int) -> None:
-        writers = self.writers
+        writers, column = self.writers, self.email_column
         for row in rows:
-            writers[_WHICH_OF[row[1]]].writerow(_line(row, width))
+            writers[_WHICH_OF[row[2]]].writerow(_line(row, width, column))
 
     def flush(self) -> None:
         for which, buffer in self.buffers.items():
@@ -202,6 +208,7 @@ def _items(job: Job) -> Select[Any]:
     return (
         select(
             cast(items.cells, Text),  # decoded here: cheaper than through the JSON type
+            items.email,
             items.result,
             items.reason,
             *(case((items[flag], "true"), else_="false") for flag in _FLAGS),
@@ -219,18 +226,21 @@ def _items(job: Job) -> Select[Any]:
 _FLAGS = ("free", "disposable", "role", "accept_all")
 
 
-def _line(row: Sequence[Any], width: int) -> list[str]:
+def _line(row: Sequence[Any], width: int, email_column: int) -> list[str]:
     """A result row. Result, reason, flags and code are our own words, never a formula;
     everything else comes from the file or a mail server and is neutralised."""
-    cells, result, reason, free, disposable, role, accept_all, suggestion, mx, code, message = row
+    cells, email, *verdict, suggestion, mx, code, message = row  # verdict: result .. accept_all
     line: list[str] = json.loads(cells)
-    if _MAY_NEED_CARE.search(cells):  # one scan of the JSON text instead of one per cell
-        line = _neutralized(line)
     if len(line) < width:
         line.extend([""] * (width - len(line)))
-    line += (result, reason, free, disposable, role, accept_all)
+    given = line[email_column]
+    source = "" if given == email or given.strip() == email else neutralize(given)
+    if _MAY_NEED_CARE.search(cells):  # one scan of the JSON text instead of one per cell
+        line = _neutralized(line)
+    line[email_column] = neutralize(email)
+    line += verdict
     line += _neutralized((suggestion, mx))
-    line += (code, neutralize(message))
+    line += (code, neutralize(message), source)
     return line
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import aclosing
 from dataclasses import asdict
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,13 @@ async def create_job(
     callback_url: str | None = None,
     limits: IntakeLimits | None = None,
     read_in_child: bool | None = None,
+    sheet: str | None = None,
+    column: str | None = None,
 ) -> Job:
     """Take in the list at ``path`` (``filename`` as uploaded) and queue it for verification.
+
+    ``sheet`` and ``column`` (a name or 1-based number) say where the addresses are when the
+    guess is not wanted; one the file does not have raises ``UnknownChoice``.
 
     ``read_in_child``: read the list in a child process while this one stores it; by default
     for files of ``CHILD_READER_MIN_BYTES`` or more, where that pays for starting the child.
@@ -81,11 +87,14 @@ async def create_job(
         raise ValueError("chunk_size must be at least 1")
     fingerprint = await asyncio.to_thread(file_fingerprint, path)
     limits = limits or IntakeLimits()
-    layout = await asyncio.to_thread(sniff_layout, path, filename=filename, limits=limits)
+    layout = await asyncio.to_thread(
+        partial(sniff_layout, path, filename=filename, limits=limits, sheet=sheet, column=column)
+    )
     if read_in_child is None:
         read_in_child = await asyncio.to_thread(os.path.getsize, path) >= CHILD_READER_MIN_BYTES
     read = batches_in_child if read_in_child else _batches_in_thread
-    job_id = await _open_job(store, filename, fingerprint, layout, source, account, callback_url)
+    described = {**layout_json(layout), "choice": choice_json(sheet, column)}
+    job_id = await _open_job(store, filename, fingerprint, described, source, account, callback_url)
     try:
         stats, counts = IntakeStats(), ItemCounts()
         batches = read(
@@ -179,7 +188,7 @@ async def _open_job(
     store: Store,
     filename: str,
     fingerprint: str,
-    layout: ListLayout,
+    layout: dict[str, Any],
     source: JobSource,
     account: Account | None,
     callback_url: str | None,
@@ -191,13 +200,18 @@ async def _open_job(
         filename=filename,
         fingerprint=fingerprint,
         stage=JobStage.RECEIVING,
-        layout=layout_json(layout),
+        layout=layout,
         callback_url=callback_url,
     )
     async with store.write() as session:
         session.add(job)
         await session.flush()
         return job.id
+
+
+def choice_json(sheet: str | None, column: str | None) -> dict[str, str | None]:
+    """The sender's choice of sheet and column as kept with a job: a resumed run must match."""
+    return {"sheet": sheet, "column": column}
 
 
 def layout_json(layout: ListLayout) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from mailsift.accounts.credits import job_reservation, jobs_in_flight, settle_jo
 from mailsift.accounts.errors import AccountError, InsufficientCredit, TooManyJobs
 from mailsift.accounts.ledger import Balance
 from mailsift.jobs.formats.base import DEFAULT_LIMITS
-from mailsift.jobs.intake import IntakeError, IntakeLimits
+from mailsift.jobs.intake import IntakeError, IntakeLimits, UnknownChoice
 from mailsift.jobs.service import create_job
 from mailsift.store.engine import Store
 from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobSource, JobStage
@@ -33,6 +33,7 @@ class RefusalKind(StrEnum):
     TOO_MANY_JOBS = "too_many_jobs"  # over the account's cap of unfinished jobs
     NO_CREDIT = "no_credit"  # the balance is short of what the lists need
     BAD_LIST = "bad_list"  # a file that cannot be taken in
+    UNKNOWN_CHOICE = "unknown_choice"  # a sheet or email column the file does not have
 
 
 class Refusal(Exception):
@@ -61,6 +62,8 @@ class SubmitOptions:
     max_jobs_in_flight: int = 0  # 0: no cap
     max_upload_bytes: int = DEFAULT_LIMITS.max_bytes
     callback_url: str | None = None
+    sheet: str | None = None  # where the addresses are (a name or 1-based number); None: guessed
+    email_column: str | None = None
 
 
 def spends(source: JobSource) -> Balance:
@@ -101,6 +104,8 @@ async def submit_lists(
                 reserve=reserve,
                 callback_url=options.callback_url,
                 limits=limits,
+                sheet=options.sheet,
+                column=options.email_column,
             )
         except BaseException as exc:
             await withdraw(store, created, WITHDRAWN)
@@ -129,4 +134,6 @@ def _refusal(exc: IntakeError | AccountError, prefix: str) -> Refusal:
         return Refusal(RefusalKind.TOO_MANY_JOBS, exc.message)
     if isinstance(exc, InsufficientCredit):
         return Refusal(RefusalKind.NO_CREDIT, prefix + exc.message)
+    if isinstance(exc, UnknownChoice):
+        return Refusal(RefusalKind.UNKNOWN_CHOICE, prefix + exc.message)
     return Refusal(RefusalKind.BAD_LIST, prefix + exc.message)

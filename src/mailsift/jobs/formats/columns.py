@@ -13,6 +13,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+from mailsift.jobs.formats.cells import is_blank_cell
 
 IsAddress = Callable[[str], bool]
 
@@ -31,12 +34,20 @@ _PARTIAL_NAMES = ("mail", "correo", "courriel", "epost", "eposta", "почт", "
 _CONTENT_SHARE = 0.5
 
 
+Basis = Literal["header", "content", "chosen"]
+
+
 @dataclass(frozen=True, slots=True)
 class EmailColumn:
-    """Where the addresses are: ``header_row`` indexes the sample (None: no header)."""
+    """Where the addresses are: ``header_row`` indexes the sample (None: no header).
+
+    ``basis`` says why: its header names an email column, its cells are addresses, or the
+    sender chose it.
+    """
 
     header_row: int | None
     column: int
+    basis: Basis = "content"
 
 
 def _fold(cell: str) -> str:
@@ -65,7 +76,7 @@ def header_rank(cell: str) -> int | None:
 
 def locate_email_column(rows: Sequence[Sequence[str]], is_address: IsAddress) -> EmailColumn | None:
     """The header row and email column of ``rows`` (leading blank rows allowed), or None."""
-    first_idx = next((i for i, row in enumerate(rows) if _has_text(row)), None)
+    first_idx = first_text_row(rows)
     if first_idx is None:
         return None
     first, body = rows[first_idx], rows[first_idx + 1 :]
@@ -74,7 +85,8 @@ def locate_email_column(rows: Sequence[Sequence[str]], is_address: IsAddress) ->
         content = _best_content_column(shares)
         named = {c: rank for c, cell in enumerate(first) if (rank := header_rank(cell)) is not None}
         if named:
-            return EmailColumn(first_idx, _pick_named(named, shares, content))
+            column = _pick_named(named, shares, content)
+            return EmailColumn(first_idx, column, "header" if column in named else "content")
         if content is not None and _is_label(first, content):
             return EmailColumn(first_idx, content)
     content = _best_content_column(_address_shares(rows, is_address))
@@ -82,7 +94,7 @@ def locate_email_column(rows: Sequence[Sequence[str]], is_address: IsAddress) ->
 
 
 def _has_text(row: Sequence[str]) -> bool:
-    return any(cell.strip() for cell in row)
+    return not all(is_blank_cell(cell) for cell in row)
 
 
 def _is_label(row: Sequence[str], column: int) -> bool:
@@ -137,24 +149,123 @@ def choose_delimiter(
 ) -> DelimitedTable | None:
     """The candidate whose split gives an email column and the most regular, widest table.
 
+    A split that strands addresses (a tenth of the rows or more end before the email column but
+    hold an address, as ``Doe, John <john@example.com>`` lines split at the comma do) loses to
+    one that does not.
+
     ``complete``: ``lines`` is the whole file; otherwise the last record may be cut and is dropped.
     A table of one column is the one-value-a-line layout, delimiter "", unless its values are
-    quoted: then it is a one-column CSV, delimiter ",", so that the quotes are read as quoting.
+    quoted as CSV quotes them: then it is a one-column CSV, delimiter ",", so that the quotes are
+    read as quoting. (A line like ``"Smith, Jane" <jane@example.com>`` is not CSV: its quotes
+    belong to the display name.)
     """
     quoted = any(line.startswith('"') for line in lines)
-    best: tuple[tuple[bool, float, int], DelimitedTable] | None = None
+    best: tuple[tuple[bool, bool, float, int], DelimitedTable] | None = None
     for delimiter in (*candidates, ""):
         rows = _split(lines, delimiter, complete=complete)
         email = None if rows is None else locate_email_column(rows, is_address)
         if rows is None or email is None:
             continue
         regularity, width = _shape(rows)
-        if width <= 1 and delimiter and not (delimiter == "," and quoted):
+        one_column_csv = delimiter == "," and quoted and _is_csv(lines, complete)
+        if width <= 1 and delimiter and not one_column_csv:
             continue  # one column: the "" candidate's business
-        key = (width > 1, regularity, width)
+        key = (not _strands(rows, email, is_address), width > 1, regularity, width)
         if best is None or key > best[0]:
             best = (key, DelimitedTable(delimiter, rows, email))
     return None if best is None else best[1]
+
+
+def _strands(rows: list[list[str]], email: EmailColumn, is_address: IsAddress) -> bool:
+    """Whether a tenth or more of the rows below the header end before the email column yet
+    hold an address: the sign of a delimiter that cuts through the addresses' cells."""
+    below = rows if email.header_row is None else rows[email.header_row + 1 :]
+    column = email.column
+    filled = stranded = 0
+    for row in below:
+        if _has_text(row):
+            filled += 1
+            stranded += len(row) <= column and any(map(is_address, row))
+    return filled > 0 and 10 * stranded >= filled
+
+
+def _is_csv(lines: list[str], complete: bool) -> bool:
+    """Whether ``lines`` are CSV with its quoting rules kept (nothing after a closing quote)."""
+    try:
+        for _ in csv.reader(lines if complete else lines[:-1], strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
+def split_by_shape(
+    lines: list[str], candidates: Sequence[str], *, complete: bool
+) -> tuple[str, list[list[str]]]:
+    """The candidate delimiter that makes the most regular, widest table, and that table.
+
+    For a file where no email column is found: the table its headers are read from.
+    """
+    best: tuple[tuple[bool, float, int], str, list[list[str]]] = ((False, 0.0, 0), "", [])
+    for delimiter in (*candidates, ""):
+        rows = _split(lines, delimiter, complete=complete)
+        if rows is not None:
+            regularity, width = _shape(rows)
+            key = (width > 1, regularity, width)
+            if key > best[0]:
+                best = (key, delimiter, rows)
+    return best[1], best[2]
+
+
+def resolve_column(
+    rows: Sequence[Sequence[str]],
+    wanted: str,
+    detected: EmailColumn | None,
+    is_address: IsAddress,
+) -> EmailColumn | None:
+    """The column the sender named ``wanted`` (a header, or a 1-based number), or None.
+
+    The header row is the one found by detection (``detected``), else the first row with text
+    when none of its cells is an address.
+    """
+    header_row = header_for_choice(rows, detected, is_address)
+    wanted = wanted.strip()
+    if header_row is not None:
+        header = [cell.strip() for cell in rows[header_row]]
+        exact = [c for c, cell in enumerate(header) if cell == wanted]
+        folded = [c for c, cell in enumerate(header) if _fold(cell) == _fold(wanted) != ""]
+        if exact or folded:
+            return EmailColumn(header_row, (exact or folded)[0], "chosen")
+    width = max((len(row) for row in rows), default=0)
+    if wanted.isdigit() and 1 <= int(wanted) <= width:
+        return EmailColumn(header_row, int(wanted) - 1, "chosen")
+    return None
+
+
+def header_for_choice(
+    rows: Sequence[Sequence[str]], detected: EmailColumn | None, is_address: IsAddress
+) -> int | None:
+    if detected is not None:
+        return detected.header_row
+    first_idx = first_text_row(rows)
+    if first_idx is None or any(is_address(cell) for cell in rows[first_idx]):
+        return None
+    return first_idx
+
+
+def header_cells(rows: Sequence[Sequence[str]], header_row: int | None) -> list[str] | None:
+    """The header's cells for a message (at most 20, each at most 40 characters), or None."""
+    if header_row is None:
+        return None
+    cells = [cell.strip() for cell in rows[header_row]]
+    while cells and not cells[-1]:
+        cells.pop()
+    return [cell if len(cell) <= 40 else cell[:39] + "…" for cell in cells[:20]]
+
+
+def first_text_row(rows: Sequence[Sequence[str]]) -> int | None:
+    """The index of the first row with text in it, or None."""
+    return next((i for i, row in enumerate(rows) if _has_text(row)), None)
 
 
 def _split(lines: list[str], delimiter: str, *, complete: bool) -> list[list[str]] | None:

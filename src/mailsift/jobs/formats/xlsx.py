@@ -1,4 +1,4 @@
-"""XLSX lists: the ZIP container checked before opening, then the first sheet read as a stream.
+"""XLSX lists: the ZIP container checked before opening, then its worksheets read as streams.
 
 The sheet's declared dimension is not trusted (a sheet may claim A1:XFD1048576): the width read is
 the one the first rows really use (cells right of it in later rows are not read), and rows are
@@ -12,6 +12,7 @@ import struct
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +100,17 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-class Sheet:
-    """The first worksheet of a workbook, open for reading; close it (or use ``with``)."""
+@dataclass(frozen=True, slots=True)
+class SheetInfo:
+    """One worksheet of a workbook: its name, 1-based position and whether it is hidden."""
+
+    name: str
+    number: int
+    hidden: bool
+
+
+class Workbook:
+    """A workbook open for reading, one worksheet at a time; close it (or use ``with``)."""
 
     def __init__(self, path: Path) -> None:
         # Opened here, not by openpyxl: it leaves its file open when a damaged part stops it.
@@ -109,17 +119,19 @@ class Sheet:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
                 self._book: Any = load_workbook(self._file, read_only=True, data_only=True)
-                sheets = self._book.worksheets
+                self._sheets: list[Any] = list(self._book.worksheets)
         except Exception:  # openpyxl raises many kinds on bad input: all mean "damaged"
             self._file.close()
             raise IntakeError(DAMAGED) from None
-        if not sheets:
+        if not self._sheets:
             self.close()
             raise IntakeError("The XLSX file has no worksheet.")
-        self._sheet: Any = sheets[0]
-        self._sheet.reset_dimensions()
+        self.sheets = tuple(
+            SheetInfo(str(sheet.title), n, sheet.sheet_state != "visible")
+            for n, sheet in enumerate(self._sheets, 1)
+        )
 
-    def __enter__(self) -> Sheet:
+    def __enter__(self) -> Workbook:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -131,6 +143,24 @@ class Sheet:
         finally:
             self._file.close()
 
+    def sheet(self, name: str) -> Sheet:
+        """The worksheet called ``name`` (the first one for "", as older layouts say)."""
+        if not name:
+            return Sheet(self._sheets[0])
+        for info, sheet in zip(self.sheets, self._sheets, strict=True):
+            if info.name == name:
+                return Sheet(sheet)
+        raise IntakeError(f"The workbook has no sheet named {name!r} any more.")
+
+
+class Sheet:
+    """One worksheet of an open ``Workbook``, read as a stream of rows."""
+
+    def __init__(self, sheet: Any) -> None:
+        self.name = str(sheet.title)
+        self._sheet = sheet
+        self._sheet.reset_dimensions()
+
     def width(self, limits: IntakeLimits) -> int:
         """Columns the first rows use (up to their last non-empty cell); refuses too many."""
         width = 0
@@ -141,7 +171,8 @@ class Sheet:
             width = max(width, used)
         if width > limits.max_columns:
             raise IntakeError(
-                f"The sheet has {width} columns, more than the {limits.max_columns} allowed."
+                f"The sheet {self.name!r} has {width} columns, more than the "
+                f"{limits.max_columns} allowed."
             )
         return width
 
