@@ -148,7 +148,8 @@ def read_whole_file(path: Path, filename: str) -> str:
         if not exc.message.strip():
             raise AssertionError("an IntakeError without a message") from exc
         return "refused"
-    assert stats.rows == stats.unique + stats.duplicates + stats.blank + stats.syntax_invalid
+    counted = stats.unique + stats.duplicates + stats.blank + stats.syntax_invalid
+    assert stats.rows + stats.more_in_cell == counted, stats
     return "ok"
 
 
