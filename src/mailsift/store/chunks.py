@@ -78,7 +78,8 @@ async def claim_next(
 
 async def start(store: Store, job_id: int, chunk: int, *, holder: str = "") -> ChunkRef | None:
     """Mark a chunk delivered by an outside queue as running (one attempt more); ``None``
-    when it is done already or gone."""
+    when it is done already or gone. A chunk still marked running was interrupted by its
+    worker's death (a failed run is released first): that attempt is given back."""
     now = utcnow()
     async with store.write() as session:
         attempts = (
@@ -87,7 +88,10 @@ async def start(store: Store, job_id: int, chunk: int, *, holder: str = "") -> C
                 .where(Chunk.job_id == job_id, Chunk.chunk == chunk, Chunk.state != ChunkState.DONE)
                 .values(
                     state=ChunkState.RUNNING,
-                    attempts=Chunk.attempts + 1,
+                    attempts=case(
+                        (Chunk.state == ChunkState.RUNNING, Chunk.attempts),
+                        else_=Chunk.attempts + 1,
+                    ),
                     holder=holder,
                     lease_until=None,
                     updated_at=now,
