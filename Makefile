@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster bench-hardening clean
+.PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster bench-limits bench-dashboard bench-hardening clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ bench-api: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.cluster_bench
+
+bench-limits: $(STAMP)
+	$(BIN)/python -m bench.limits_bench
+
+bench-dashboard: $(STAMP)
+	$(BIN)/python -m bench.dashboard_bench
 
 bench-hardening: $(STAMP)
 	$(BIN)/python -m bench.hardening_bench

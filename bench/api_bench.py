@@ -173,7 +173,7 @@ async def _http_times(port: int, request: bytes, n: int) -> list[float]:
 async def _direct_times(settings: Settings, address: str, n: int) -> list[float]:
     from mailsift.verify.engine import Verifier
 
-    verifier = Verifier(settings)
+    verifier = Verifier(settings.engine_options())
     times = []
     for _ in range(n):
         started = time.perf_counter()

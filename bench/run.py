@@ -94,7 +94,7 @@ def _client_main(
 
 
 async def _verify_file(settings: Settings, addresses: Path, results: Path) -> ClientRun:
-    verifier = Verifier(settings)
+    verifier = Verifier(settings.engine_options())
     verified = 0
     rss_before = peak_rss_mb()
     before = resource.getrusage(resource.RUSAGE_SELF)

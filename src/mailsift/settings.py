@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from mailsift.verify.options import EngineOptions
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -49,6 +53,11 @@ class Settings(BaseSettings):
     starttls: bool = True
     tls_verify: bool = False
 
+    # --- SMTP error budget -------------------------------------------------------
+    # Rejected RCPTs one session may collect before it ends (stock Postfix slows down
+    # after 10 errors and disconnects after 20).
+    max_rcpt_errors_per_session: int = Field(default=8, ge=1)
+
     # --- service ---------------------------------------------------------------
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: SQLite under data_dir
@@ -60,6 +69,20 @@ class Settings(BaseSettings):
     @property
     def envelope_sender(self) -> str:
         return self.mail_from or f"verify@{self.helo_name}"
+
+    def engine_options(self) -> EngineOptions:
+        """The engine's share of the settings (the engine never reads ``Settings`` itself).
+
+        Every ``EngineOptions`` field is a setting of the same name.
+        """
+        from mailsift.verify.options import EngineOptions  # the engine only when it is used
+
+        values: dict[str, Any] = {
+            field.name: getattr(self, field.name) for field in dataclasses.fields(EngineOptions)
+        }
+        values["dns_nameservers"] = tuple(self.dns_nameservers)
+        values["proxies"] = tuple(self.proxies)
+        return EngineOptions(**values)
 
 
 @lru_cache(maxsize=1)

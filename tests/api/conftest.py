@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailsift.accounts.ledger import ledger_totals
 from mailsift.accounts.service import create_account
@@ -22,7 +22,7 @@ from mailsift.api import ApiSettings, create_app
 from mailsift.api.service import EngineVerifier
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
-from mailsift.store.models import Account, Job, LedgerEntry
+from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage, LedgerEntry
 from mailsift.verify.address import SyntaxProblem, parse_address
 from mailsift.verify.model import Reason, Result, Verification
 from tests.integration.conftest import (  # noqa: F401 (the PostgreSQL fixtures, shared)
@@ -229,7 +229,8 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
         upgrade(url)
         if not real_engine:
             engine = engine or FakeEngine()
-        api_config = ApiSettings(**{"callback_backoff": 0.05, **config})
+        quick = {"callback_schedule": [0.05] * 5, "callback_poll_interval": 0.1}
+        api_config = ApiSettings(**{**quick, **config})
         app = create_app(settings, api_config, verifier=engine, workers=workers)
         server = LiveServer(app).start()
         harness = Harness(server.url, settings, api_config, engine, url)
@@ -247,3 +248,17 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
 def server(make_server: ServerFactory) -> Harness:
     """A server with a fake engine and two workers."""
     return make_server()
+
+
+def failing_active_jobs(message: str) -> Callable[[Store], Awaitable[None]]:
+    """An action for ``Harness.run``: every job still queued or processing ends Failed."""
+
+    async def fail(store: Store) -> None:
+        async with store.write() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.stage.in_(ACTIVE_STAGES))
+                .values(stage=JobStage.FAILED, message=message)
+            )
+
+    return fail

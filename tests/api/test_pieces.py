@@ -1,4 +1,4 @@
-"""The API's small parts on their own: link signing, the rate limiter, answers, file names."""
+"""The API's small parts on their own: link signing, answers, file names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from mailsift.api.answers import MESSAGES, VENDOR_STATUS
 from mailsift.api.body import clean_filename
 from mailsift.api.links import LinkExpired, LinkInvalid, LinkSigner
-from mailsift.api.ratelimit import RateLimiter
 from mailsift.api.secret import load_secret
 from mailsift.verify.model import Reason, Result
 
@@ -44,19 +43,6 @@ def test_secret_is_made_once_with_mode_0600(tmp_path: Path) -> None:
     (tmp_path / "secret.key").write_text("short")
     with pytest.raises(ValueError, match="no usable key"):
         load_secret(tmp_path)
-
-
-def test_rate_limiter_refills_over_time() -> None:
-    now = [0.0]
-    limiter = RateLimiter(60, clock=lambda: now[0])  # one a second, bursts of 60
-    assert all(limiter.acquire(1) == 0 for _ in range(60))
-    assert limiter.acquire(1) == pytest.approx(1.0)
-    assert limiter.acquire(2) == 0  # another key has its own bucket
-    now[0] = 0.5
-    assert limiter.acquire(1) == pytest.approx(0.5)
-    now[0] = 1.0
-    assert limiter.acquire(1) == 0
-    assert RateLimiter(0).acquire(1) == 0  # 0: no limit
 
 
 def test_every_result_and_reason_has_its_vendor_words() -> None:

@@ -140,7 +140,7 @@ async def test_two_engines_keep_a_real_servers_cap_together(
         ClusterHostLimiter(store.url, per_host=CROWD_CAP, ttl=5.0, poll=0.05)
         for store in stores[:2]
     ]
-    engines = [Verifier(settings, limiter=limiter) for limiter in limiters]
+    engines = [Verifier(settings.engine_options(), limiter=limiter) for limiter in limiters]
     halves = [CROWD_USERS[:100], CROWD_USERS[100:200]]
     try:
         answers = await asyncio.gather(
@@ -166,7 +166,7 @@ async def test_two_engines_with_caps_of_their_own_would_break_it() -> None:
     builder.domain(CROWD_DOMAIN, mx=[(10, host)], mailboxes=CROWD_USERS[:200])
     with builder.build() as world:
         settings = world.settings(max_rcpt_per_session=5)
-        engines = [Verifier(settings), Verifier(settings)]
+        engines = [Verifier(settings.engine_options()), Verifier(settings.engine_options())]
         halves = [CROWD_USERS[:100], CROWD_USERS[100:200]]
         await asyncio.gather(
             *(

@@ -204,7 +204,7 @@ async def test_greylisted_addresses_are_asked_again_by_a_scheduled_task(
     job = await create_job(pg_store, path, "g.csv", source=JobSource.API)
     settings = cluster_world.settings(mail_from=f"verify-{job.public_id[:8]}@mailsift.test")
     runner = JobRunner.deferring(
-        pg_store, Verifier(settings), greylist_deadline=8.0, flush_interval=0.05
+        pg_store, Verifier(settings.engine_options()), greylist_deadline=8.0, flush_interval=0.05
     )
     worker = await started(dispatchers, pg_store, runner, "w:1")
     await worker.submit(job.id)

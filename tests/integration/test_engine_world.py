@@ -24,7 +24,7 @@ def _standard_addresses() -> list[str]:
 async def _verify(
     world: MailWorld, addresses: list[str], **overrides: object
 ) -> dict[str, Verification]:
-    verifier = Verifier(world.settings(**overrides))
+    verifier = Verifier(world.settings(**overrides).engine_options())
     return {v.email: v async for v in verifier.verify_many(addresses)}
 
 
@@ -125,7 +125,7 @@ def test_private_targets_are_refused_unless_allowed(mail_world: MailWorld) -> No
 
 def test_duplicates_are_asked_once_and_answered_each(mail_world: MailWorld) -> None:
     addresses = ["bob@ok.test", "bob@OK.test", " bob@ok.test "]
-    verifier = Verifier(mail_world.settings())
+    verifier = Verifier(mail_world.settings().engine_options())
 
     async def run() -> list[Verification]:
         return [v async for v in verifier.verify_many(addresses)]
@@ -136,7 +136,7 @@ def test_duplicates_are_asked_once_and_answered_each(mail_world: MailWorld) -> N
 
 
 def test_verify_one_answers_within_its_time(mail_world: MailWorld) -> None:
-    verifier = Verifier(mail_world.settings(command_timeout=5, connect_timeout=5))
+    verifier = Verifier(mail_world.settings(command_timeout=5, connect_timeout=5).engine_options())
     got = asyncio.run(verifier.verify_one("alice@tarpit.test", within=0.5))
     assert (str(got.result), str(got.reason)) == ("unknown", "timeout")
 
@@ -150,7 +150,7 @@ def test_results_are_dataclass_values(world_results: dict[str, Verification]) ->
 def test_deferred_retries_are_handed_back_and_then_settle(mail_world: MailWorld) -> None:
     """With ``defer_retries`` a greylisted address comes back at once, provisional."""
     fresh = ["deferred-a@greylist.test", "alice@ok.test"]
-    verifier = Verifier(mail_world.settings(greylist_retry_after=1.0))
+    verifier = Verifier(mail_world.settings(greylist_retry_after=1.0).engine_options())
 
     async def run(addresses: list[str]) -> dict[str, Verification]:
         return {v.email: v async for v in verifier.verify_many(addresses, defer_retries=True)}
@@ -181,7 +181,7 @@ def test_an_accepted_address_at_a_greylisting_domain_settles_across_deferred_run
     # A sender of its own: the greylist has seen none of this test's (sender, recipient) pairs.
     settings = mail_world.settings(greylist_retry_after=1.0, mail_from="defer@mailsift.test")
     for _ in range(4):
-        verifier = Verifier(settings)
+        verifier = Verifier(settings.engine_options())
 
         async def run(v: Verifier = verifier) -> Verification:
             [outcome] = [x async for x in v.verify_many([address], defer_retries=True)]
@@ -195,3 +195,17 @@ def test_an_accepted_address_at_a_greylisting_domain_settles_across_deferred_run
     final = outcomes[-1]
     assert (str(final.result), str(final.reason)) == ("valid", "accepted_email")
     assert 1 < len(outcomes) <= 3
+
+
+def test_the_whole_world_gets_no_unexpected_error_and_every_expected_reason(
+    mail_world: MailWorld, world_results: dict[str, Verification]
+) -> None:
+    """``unexpected_error`` means a bug in mailsift (and is refunded): a whole run has none."""
+    unexpected = sorted(a for a, v in world_results.items() if str(v.reason) == "unexpected_error")
+    assert unexpected == []
+    wrong = {
+        address: (str(got.result), str(got.reason))
+        for address, got in world_results.items()
+        if (str(got.result), str(got.reason)) != mail_world.expected[address]
+    }
+    assert wrong == {}

@@ -26,12 +26,7 @@ from mailsift.jobs import service
 from mailsift.jobs.intake import IntakeError, IntakeLimits, IntakeStats, ListLayout
 from mailsift.jobs.items import ItemBatch, ItemCounts
 from mailsift.jobs.listreader import ListReaderError, batches_in_child
-from mailsift.jobs.results import (
-    RESULT_COLUMNS,
-    ROWS_PER_PIECE,
-    iter_result_csv,
-    write_results,
-)
+from mailsift.jobs.results import RESULT_COLUMNS, iter_result_csv, write_results
 from mailsift.jobs.runner import JobRunner, store_results
 from mailsift.jobs.service import (
     create_job,
@@ -53,6 +48,7 @@ from mailsift.store.models import (
     LedgerEntry,
     utcnow,
 )
+from mailsift.store.result_rows import ROWS_PER_PIECE
 from tests.integration.conftest import FakeVerifier
 
 HEADER = ["Name", "E-mail", "Note"]

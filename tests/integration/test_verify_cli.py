@@ -265,4 +265,7 @@ def test_db_upgrade_creates_the_schema(
 
 
 if __name__ == "__main__":
+    # Started as a background job of a non-interactive shell, a process inherits SIGINT
+    # ignored and Python installs no KeyboardInterrupt handler: install it, as a terminal would.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     harness_app()(sys.argv[1:], prog_name="mailsift")

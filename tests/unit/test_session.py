@@ -23,7 +23,13 @@ from mailsift.verify.errors import (
     Stage,
     TargetRefused,
 )
-from mailsift.verify.session import Endpoint, RcptInterrupted, SessionOptions, SmtpSession
+from mailsift.verify.session import (
+    Endpoint,
+    RcptInterrupted,
+    SessionOptions,
+    SmtpSession,
+    tls_context,
+)
 from mailsift.verify.smtp import SmtpStateError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -240,11 +246,18 @@ def server_tls(ca: trustme.CA) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def trust_ca(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the test CA part of the default trust store (OpenSSL reads SSL_CERT_FILE)."""
+def trust_ca(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make the test CA the default trust store (OpenSSL reads SSL_CERT_FILE).
+
+    The process keeps one verifying context; it is dropped so that the next session reads
+    the trust store again, and dropped again afterwards so no other test trusts this CA.
+    """
     path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    tls_context.cache_clear()
+    yield
+    tls_context.cache_clear()
 
 
 # --- plain sessions ------------------------------------------------------------------------------
@@ -318,6 +331,28 @@ async def test_without_pipelining_commands_go_one_at_a_time(mx_servers: StartMx)
         "MAIL FROM:<verify@mailsift.test>",
         "RCPT TO:<bob@example.test>",
         "RCPT TO:<alice@example.test>",
+    ]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_more_rcpts_in_the_open_transaction(mx_servers: StartMx, pipelining: bool) -> None:
+    mx, port = await mx_servers(pipelining=pipelining)
+    session = await SmtpSession.open(endpoint(port), options())
+    _, first = await session.probe(SENDER, ["alice@example.test"])
+    second = await session.ask(["carol@example.test", "alice@example.test"], then_quit=True)
+    await session.close()
+
+    assert [r.code for r in first] == [250]
+    assert [r.code for r in second] == [550, 250]
+    assert len(session.rcpt_arrivals) == 2
+    assert session.rcpt_arrivals == sorted(session.rcpt_arrivals)
+    assert [c.split(" ")[0] for c in mx.all_commands] == [
+        "EHLO",
+        "MAIL",
+        "RCPT",
+        "RCPT",
+        "RCPT",
+        "QUIT",
     ]
 
 
@@ -689,6 +724,35 @@ async def test_verified_starttls_never_downgrades(
     assert caught.value.stage is Stage.STARTTLS
     assert "certificate" in caught.value.detail
     assert len(mx.connections) == 1
+
+
+def _tls_context_of(session: SmtpSession) -> ssl.SSLContext:
+    ssl_object = session._writer.transport.get_extra_info("ssl_object")
+    assert isinstance(ssl_object, ssl.SSLObject)
+    return ssl_object.context
+
+
+@pytest.mark.parametrize("verify", [False, True])
+async def test_sessions_share_one_tls_context_per_mode(
+    request: pytest.FixtureRequest, mx_servers: StartMx, server_tls: ssl.SSLContext, verify: bool
+) -> None:
+    """Loading the CA bundle costs ~20 ms of CPU: it happens once, not per STARTTLS."""
+    if verify:
+        request.getfixturevalue("trust_ca")
+    _, port = await mx_servers(starttls="offer", tls=server_tls)
+    first = await SmtpSession.open(endpoint(port), options(tls_verify=verify))
+    second = await SmtpSession.open(endpoint(port), options(tls_verify=verify))
+    try:
+        assert first.tls_active
+        assert second.tls_active
+        shared = _tls_context_of(first)
+        assert _tls_context_of(second) is shared
+        assert shared.check_hostname is verify
+        assert shared.verify_mode is (ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+        assert tls_context(verify=not verify) is not shared
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_untrusted_certificate_fails_verification(

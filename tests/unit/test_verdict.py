@@ -40,6 +40,10 @@ OK = RouteStatus.OK
         (452, "4.5.3 Too many recipients", RcptClass.TOO_MANY),
         (452, "Too many recipients received this hour", RcptClass.TOO_MANY),
         (450, "4.7.1 Greylisted, try again later", RcptClass.TRANSIENT),
+        (450, "4.2.0 Recipient address rejected: Greylisted, see postgrey", RcptClass.TRANSIENT),
+        (450, "4.7.1 Error: too much mail, rate limit exceeded", RcptClass.RATE_LIMITED),
+        (421, "4.7.0 Too many connections from your host", RcptClass.RATE_LIMITED),
+        (451, "Throttled: slow down", RcptClass.RATE_LIMITED),
         (451, "Temporary local problem", RcptClass.TRANSIENT),
         (
             554,

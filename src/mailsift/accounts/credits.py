@@ -6,7 +6,8 @@
 - A finished job is settled once: addresses it never verified, and those the server gave up on
   (``unexpected_error``), are given back. The settlement is a ledger row even when it returns
   nothing, which is what makes it happen exactly once.
-- A real-time verification costs one API credit, refunded when the engine itself failed.
+- A real-time verification costs one credit (API credit from the API, monthly credit from the
+  dashboard), refunded when the engine itself failed.
 """
 
 from __future__ import annotations
@@ -81,19 +82,23 @@ async def jobs_in_flight(
     return int(await session.scalar(query) or 0)
 
 
-async def charge_one(store: Store, account_id: int, note: str = "") -> None:
-    """Take one API credit for a real-time verification; ``InsufficientCredit`` if none."""
+async def charge_one(
+    store: Store, account_id: int, note: str = "", *, balance: Balance = Balance.API
+) -> None:
+    """Take one credit for a real-time verification; ``InsufficientCredit`` if none."""
     async with store.write() as session:
-        if not await _take(session, account_id, Balance.API, 1):
-            available = await _balance(session, account_id, Balance.API)
-            raise InsufficientCredit(str(Balance.API), 1, available)
-        record(session, account_id, Kind.CHARGE, api=-1, note=note)
+        if not await _take(session, account_id, balance, 1):
+            available = await _balance(session, account_id, balance)
+            raise InsufficientCredit(str(balance), 1, available)
+        record(session, account_id, Kind.CHARGE, note=note, **deltas(balance, -1))
 
 
-async def refund_one(store: Store, account_id: int, note: str = "") -> None:
+async def refund_one(
+    store: Store, account_id: int, note: str = "", *, balance: Balance = Balance.API
+) -> None:
     async with store.write() as session:
-        await _give(session, account_id, Balance.API, 1)
-        record(session, account_id, Kind.REFUND, api=1, note=note)
+        await _give(session, account_id, balance, 1)
+        record(session, account_id, Kind.REFUND, note=note, **deltas(balance, 1))
 
 
 async def settle_job(store: Store, job_id: int, *, everything: bool = False) -> int:

@@ -1,4 +1,5 @@
-"""Managing accounts: create, find, authenticate, rotate tokens, grant and convert credit.
+"""Managing accounts: create, find, authenticate, rotate tokens and webhook secrets, grant and
+convert credit.
 
 Balances only ever change through a conditional ``UPDATE`` (``… WHERE balance >= n``) in the
 same transaction as the ledger row that records it, so concurrent callers can never take a
@@ -8,13 +9,19 @@ balance below zero and the ledger always adds up to the balances.
 from __future__ import annotations
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.accounts.errors import AccountExists, AccountNotFound, InsufficientCredit
 from mailsift.accounts.ledger import Balance, Kind, record
-from mailsift.accounts.tokens import hash_token, new_token, token_hint, token_matches
+from mailsift.accounts.tokens import (
+    hash_token,
+    new_token,
+    new_webhook_secret,
+    token_hint,
+    token_matches,
+)
 from mailsift.store.engine import Store
+from mailsift.store.errors import StoreConflict
 from mailsift.store.models import Account
 
 MAX_NAME = 200
@@ -40,6 +47,7 @@ async def create_account(
         name=name,
         token_hash=hash_token(token),
         token_hint=token_hint(token),
+        webhook_secret=new_webhook_secret(),
         api_credits=api_credits,
         monthly_credits=monthly_credits,
     )
@@ -56,7 +64,7 @@ async def create_account(
                     monthly=monthly_credits,
                     note="starting credit",
                 )
-    except IntegrityError as exc:
+    except StoreConflict as exc:
         raise AccountExists(name) from exc
     return account, token
 
@@ -96,6 +104,16 @@ async def rotate_token(store: Store, name: str) -> str:
         account.token_hash = hash_token(token)
         account.token_hint = token_hint(token)
     return token
+
+
+async def rotate_webhook_secret(store: Store, name: str) -> str:
+    """Give the account a new callback signing secret; callbacks sent from now on (retries
+    of earlier ones too) are signed with it."""
+    secret = new_webhook_secret()
+    async with store.write() as session:
+        account = await _by_name(session, name)
+        account.webhook_secret = secret
+    return secret
 
 
 async def grant_credits(

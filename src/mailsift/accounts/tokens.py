@@ -7,6 +7,7 @@ nothing to guess from its digest.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -30,3 +31,8 @@ def token_hint(token: str) -> str:
 
 def token_matches(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+def new_webhook_secret() -> str:
+    """A callback signing secret: ``whsec_`` and 192 random bits in base64 (Standard Webhooks)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")

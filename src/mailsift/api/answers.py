@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Protocol
 
 from mailsift.jobs.results import Which
-from mailsift.store.models import JobStage
+from mailsift.store.models import Callback, CallbackState, JobStage
 from mailsift.verify.model import Reason, Result, Verification
 
 VENDOR_STATUS = {
@@ -82,3 +83,36 @@ def results_answer(job: JobLike, links: Mapping[Which, str] | None) -> dict[str,
     for which, name in LINK_FIELDS.items():
         answer[name] = links[which] if links else ""
     return answer
+
+
+def callback_answer(
+    public_id: str, url: str | None, callback: Callback | None
+) -> dict[str, object]:
+    """A job's callback delivery (``mailsift.api.docs.CallbackAnswer``)."""
+    if not url:
+        return {"status": "success", "job_id": public_id, "callback": None}
+    if callback is None:
+        delivery: dict[str, object] = {
+            "url": url, "webhook_id": "", "state": "waiting", "attempts": 0,
+            "last_status": None, "last_error": "", "next_attempt_at": None,
+            "last_attempt_at": None, "delivered_at": None,
+        }  # fmt: skip
+    else:
+        delivery = {
+            "url": callback.url,
+            "webhook_id": callback.webhook_id,
+            "state": callback.state,
+            "attempts": callback.attempts,
+            "last_status": callback.last_status,
+            "last_error": callback.last_error,
+            "next_attempt_at": _when(callback.next_attempt_at)
+            if callback.state == CallbackState.PENDING
+            else None,
+            "last_attempt_at": _when(callback.last_attempt_at),
+            "delivered_at": _when(callback.delivered_at),
+        }
+    return {"status": "success", "job_id": public_id, "callback": delivery}
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailsift import __version__
+from mailsift import __version__, web
 from mailsift.api import downloads, routes
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import install_handlers
+from mailsift.api.ratelimit import client_address
 from mailsift.api.service import EngineVerifier, running_service
 from mailsift.settings import Settings
 
@@ -20,6 +23,25 @@ API: every call is a POST taking a url-encoded form, a multipart form or a JSON 
 authenticated by the body parameter `user_API_token` (case-sensitive). Failed answers are
 `{"status": "failed", "message": "…"}` with a fitting HTTP status.
 """
+
+
+class ClientAddress:
+    """Makes the request's client address known to the limits (``ratelimit.client_address``).
+
+    Behind a reverse proxy, uvicorn takes it from ``X-Forwarded-For`` when the proxy's address
+    is in ``FORWARDED_ALLOW_IPS`` (default: 127.0.0.1 only).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        token = client_address.set(str(client[0]) if client else "")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            client_address.reset(token)
 
 
 def create_app(
@@ -48,7 +70,18 @@ def create_app(
         lifespan=lifespan,
         redirect_slashes=False,
     )
+    app.add_middleware(ClientAddress)
     install_handlers(app)
+    if config.cors_origins:
+        # The token travels in the body, never in a cookie: no credentials are allowed.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
     app.include_router(routes.build_router())
     app.include_router(downloads.build_router())
+    web.install(app)
     return app

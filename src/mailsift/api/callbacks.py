@@ -1,35 +1,37 @@
-"""Job callbacks: the ``/get_results/`` answer POSTed to the job's ``callback_url``.
+"""Callback URLs: what is accepted at submission, and one guarded delivery attempt.
 
-- Signed: ``X-Mailsift-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw body keyed by the
-  SHA-256 hex digest of the account's API token (the receiver knows its token, so it can
-  compute the key; the server keeps only the digest).
-- Guarded: the host is resolved and every address must be public unless the operator allows
-  private targets; the request then goes to the address that was checked (no second lookup
-  an attacker could answer differently), and redirects are not followed.
-- Retried: up to ``attempts`` times, pausing ``backoff`` seconds, then twice that, and so on,
-  until the receiver answers 2xx. Retries live in this process: a restart drops them.
+- At submission a callback URL must be ``http://`` or ``https://`` with a host, no user name
+  or password, no IP address written in a form other than dotted decimal or IPv6 text
+  (``2130706433``, ``0x7f.1``, ``0177.0.0.1`` all mean 127.0.0.1 to some parsers), and its
+  host must resolve to public addresses only (``mailsift.verify.netguard``), unless the
+  operator allows private targets.
+- At delivery the host is resolved again and every address checked; the request then goes to
+  an address that was checked, by IP (the ``Host`` header and TLS name stay the URL's), so a
+  name that resolves elsewhere the second time (DNS rebinding) gains nothing. Redirects are
+  never followed; only 2xx counts as delivered; an attempt has ``timeout`` seconds in all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import ipaddress
-import json
+import email.utils
 import logging
+import re
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 import httpx
 
-from mailsift.verify.netguard import is_public_address
+from mailsift.verify.netguard import parse_ip, refusal
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Mailsift-Signature"
 MAX_URL_LENGTH = 2048
-_MAX_PAUSE = 300.0
+USER_AGENT = "mailsift-callback/2"
+# One to four dot-separated parts of digits or 0x-hex: what inet_aton() reads as IPv4.
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
@@ -42,11 +44,6 @@ class CallbackRefused(Exception):
         self.message = message
 
 
-def signature(body: bytes, key: str) -> str:
-    """The signature header's value for ``body``."""
-    return "sha256=" + hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
 async def system_resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -54,15 +51,25 @@ async def system_resolve(host: str, port: int) -> list[str]:
 
 
 def parse_callback_url(url: str) -> httpx.URL:
-    """The URL if it is an absolute http(s) URL with a host; ``CallbackRefused`` otherwise."""
+    """The URL if mailsift may call it (its host not yet resolved); ``CallbackRefused`` else."""
     if len(url) > MAX_URL_LENGTH:
         raise CallbackRefused(f"callback_url is longer than {MAX_URL_LENGTH} characters.")
+    if not url.lower().startswith(("http://", "https://")):
+        raise CallbackRefused("callback_url must be an http:// or https:// URL.")
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as exc:
         raise CallbackRefused(f"callback_url is not a valid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise CallbackRefused("callback_url must be an http:// or https:// URL with a host.")
+    if parsed.userinfo:
+        raise CallbackRefused("callback_url must not contain a user name or password.")
+    host = parsed.host
+    if _NUMERIC_HOST.match(host) and parse_ip(host.rstrip(".")) is None:
+        raise CallbackRefused(
+            f"callback_url's host {host} is an IP address in an unusual form: "
+            "write IPv4 addresses as four decimal numbers, or use a host name."
+        )
     return parsed
 
 
@@ -72,10 +79,9 @@ async def vetted_addresses(
     """The addresses the URL's host resolves to, all of them allowed, or ``CallbackRefused``."""
     host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        ipaddress.ip_address(host)
+    if parse_ip(host) is not None:
         addresses = [host]
-    except ValueError:
+    else:
         try:
             addresses = await resolve(host, port)
         except OSError as exc:
@@ -83,12 +89,13 @@ async def vetted_addresses(
     if not addresses:
         raise CallbackRefused(f"callback_url's host {host} does not resolve.")
     if not allow_private:
-        private = [a for a in addresses if not is_public_address(a)]
-        if private:
-            raise CallbackRefused(
-                f"callback_url's host {host} is a private, loopback or reserved address "
-                f"({private[0]}); mailsift only calls public addresses."
-            )
+        for address in addresses:
+            reason = refusal(address)
+            if reason is not None:
+                raise CallbackRefused(
+                    f"callback_url's host {host} is a private, loopback or reserved address "
+                    f"({address}: {reason}); mailsift only calls public addresses."
+                )
     return addresses
 
 
@@ -99,80 +106,88 @@ async def check_callback_url(
     await vetted_addresses(parse_callback_url(url), allow_private=allow_private, resolve=resolve)
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt came to."""
+
+    delivered: bool
+    status: int | None = None  # the receiver's HTTP status, if it answered
+    error: str = ""
+    retry_after: float | None = None  # seconds, from the receiver's Retry-After
+
+
 class CallbackSender:
-    """Delivers callbacks in background tasks of the running event loop."""
+    """One guarded POST per ``attempt``; the relay decides what happens next."""
 
     def __init__(
-        self,
-        *,
-        allow_private: bool,
-        attempts: int,
-        backoff: float,
-        timeout: float,
-        resolve: Resolve = system_resolve,
+        self, *, allow_private: bool, timeout: float, resolve: Resolve = system_resolve
     ) -> None:
         self._allow_private = allow_private
-        self._attempts = attempts
-        self._backoff = backoff
+        self._timeout = timeout
         self._resolve = resolve
         self._client = httpx.AsyncClient(
             timeout=timeout,
             follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": "mailsift-callback/1"},
+            trust_env=False,  # no proxy from the environment: it would do its own lookup
+            headers={"User-Agent": USER_AGENT},
         )
-        self._tasks: set[asyncio.Task[bool]] = set()
 
-    def send(self, url: str, payload: Mapping[str, object], key: str) -> asyncio.Task[bool]:
-        """Start delivering ``payload``; the task's result says whether it arrived."""
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        task = asyncio.create_task(self.deliver(url, body, key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    async def attempt(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._attempt(url, body, headers)
+        except CallbackRefused as exc:
+            return Outcome(False, error=f"refused: {exc.message}")
+        except TimeoutError:
+            return Outcome(False, error=f"no answer within {self._timeout:g} s")
 
-    async def deliver(self, url: str, body: bytes, key: str) -> bool:
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(body, key)}
-        pause = self._backoff
-        for attempt in range(1, self._attempts + 1):
-            try:
-                if await self._attempt(url, body, headers):
-                    return True
-            except CallbackRefused as exc:  # the guard's verdict will not change by retrying
-                log.warning("callback to %s refused: %s", url, exc.message)
-                return False
-            if attempt < self._attempts:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _MAX_PAUSE)
-        log.warning("callback to %s not delivered after %d attempts", url, self._attempts)
-        return False
-
-    async def _attempt(self, url: str, body: bytes, headers: dict[str, str]) -> bool:
+    async def _attempt(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
         target = parse_callback_url(url)
         addresses = await vetted_addresses(
             target, allow_private=self._allow_private, resolve=self._resolve
         )
+        errors: list[str] = []
         for address in addresses:
             try:
                 response = await self._client.post(
                     target.copy_with(host=address),
                     content=body,
-                    headers={**headers, "Host": target.netloc.decode("ascii")},
+                    headers={
+                        **headers,
+                        "Content-Type": "application/json",
+                        "Host": target.netloc.decode("ascii"),
+                    },
                     extensions={"sni_hostname": target.host},
                 )
             except httpx.HTTPError as exc:
-                log.info("callback to %s via %s failed: %s", url, address, exc)
-                continue
-            if response.is_success:
-                return True
-            log.info("callback to %s answered %d", url, response.status_code)
-            return False
-        return False
+                errors.append(f"{address}: {type(exc).__name__}: {exc}".rstrip(": "))
+                continue  # the next address of the host, if it has one
+            return _outcome(response)
+        return Outcome(False, error="; ".join(errors) or "no address answered")
 
     async def aclose(self) -> None:
-        """Drop deliveries still pending and close connections."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await self._client.aclose()
+
+
+def _outcome(response: httpx.Response) -> Outcome:
+    status = response.status_code
+    if response.is_success:
+        return Outcome(True, status)
+    error = f"answered {status}"
+    if response.is_redirect:
+        error += " (redirects are not followed)"
+    return Outcome(False, status, error, retry_after(response.headers.get("Retry-After")))
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header (seconds, or an HTTP date) in seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

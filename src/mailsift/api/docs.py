@@ -6,6 +6,7 @@ bodies are described here by hand; the answers are pydantic models used only for
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -177,6 +178,30 @@ class ConvertAnswer(BaseModel):
     monthly_credits: int = Field(description="Monthly credit balance after the conversion.")
 
 
+class CallbackDelivery(BaseModel):
+    url: str = Field(description="The job's callback_url.")
+    webhook_id: str = Field(description="The webhook-id header, the same on every retry.")
+    state: Literal["waiting", "pending", "delivered", "failed", "gone"] = Field(
+        description="waiting: the job is not completed yet; pending: being delivered or "
+        "due again at next_attempt_at; delivered: the receiver answered 2xx; failed: every "
+        "attempt failed; gone: the receiver answered 410, its URL is called no more."
+    )
+    attempts: int = Field(description="Attempts made so far.")
+    last_status: int | None = Field(description="The receiver's HTTP status last time.")
+    last_error: str = Field(description="What went wrong last time, if anything.")
+    next_attempt_at: str | None = Field(description="When the next attempt is due (ISO 8601).")
+    last_attempt_at: str | None = Field(description="When it was last attempted.")
+    delivered_at: str | None = Field(description="When it was delivered.")
+
+
+class CallbackAnswer(BaseModel):
+    status: Literal["success"] = "success"
+    job_id: str
+    callback: CallbackDelivery | None = Field(
+        description="null when the job was submitted without a callback_url."
+    )
+
+
 def failures(*codes: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Bad request: a parameter is missing, repeated or misspelled.",
@@ -188,5 +213,13 @@ def failures(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "The request body is too large.",
         422: "A value is out of range, or an uploaded list cannot be read.",
         429: "Too many requests (see Retry-After) or too many jobs in progress.",
+        503: "The database cannot be reached: try again (see Retry-After).",
     }
     return {code: {"model": Failure, "description": meaning[code]} for code in codes}
+
+
+def curl_example(base_url: str, token: str) -> str:
+    return (
+        f"curl -X POST {base_url}/email_verification/ "
+        f"-d user_API_token={shlex.quote(token)} -d email=someone@example.com"
+    )

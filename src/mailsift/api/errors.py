@@ -9,7 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from mailsift.store.errors import StoreError
+
 log = logging.getLogger(__name__)
+
+
+STORE_DOWN = "The service is temporarily unavailable (its database cannot be reached)."
+STORE_RETRY_AFTER = "5"
 
 
 class ApiError(Exception):
@@ -51,6 +57,11 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return failed(422, validation_message(exc))
 
+    async def store_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StoreError)
+        log.error("answering %s: %s", request.url.path, exc.message)  # the driver's one line
+        return failed(503, STORE_DOWN, {"Retry-After": STORE_RETRY_AFTER})
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s", request.url.path, exc_info=exc)
         return failed(500, "Internal server error.")
@@ -58,4 +69,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StoreError, store_error)
     app.add_exception_handler(Exception, unexpected)

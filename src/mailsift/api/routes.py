@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from mailsift.accounts.credits import charge_one, refund_one
 from mailsift.accounts.errors import AccountError, InsufficientCredit
 from mailsift.accounts.service import convert_credits as convert
 from mailsift.api import docs
@@ -20,11 +18,11 @@ from mailsift.api.answers import progress_answer, realtime_answer, results_answe
 from mailsift.api.body import FILE_FIELD, Body, Upload, read_body, read_params
 from mailsift.api.errors import ApiError
 from mailsift.api.params import TOKEN, bounded_number, misspelled, optional, required, token
+from mailsift.api.ratelimit import too_many
 from mailsift.api.service import ApiService
+from mailsift.jobs.realtime import verify_charged
 from mailsift.jobs.submit import ListFile, Refusal, RefusalKind, SubmitOptions, spends, submit_lists
 from mailsift.store.models import JobSource
-from mailsift.verify.address import ParsedAddress, parse_address
-from mailsift.verify.model import Reason, Verification
 
 
 class DirectRoute(APIRoute):
@@ -62,15 +60,15 @@ async def batch_process(request: Request) -> JSONResponse:
             callback_url=callback_url,
             sheet=optional(body, "sheet") or None,
             email_column=optional(body, "email_column") or None,
+            link_base=api.base_url(request),
         )
         files = [ListFile(upload.path, upload.filename) for upload in uploads]
         try:
             jobs = await submit_lists(api.store, account, files, options)
         except Refusal as refusal:
             raise ApiError(REFUSAL_STATUS[refusal.kind], refusal.message) from refusal
-    base_url = api.base_url(request)
     for job in jobs:
-        await api.job_accepted(job, base_url)
+        await api.job_accepted(job)
     return JSONResponse({"status": "success", "job_id": [job.public_id for job in jobs]})
 
 
@@ -112,6 +110,14 @@ async def get_results(request: Request) -> JSONResponse:
     return JSONResponse(results_answer(job, api.result_links(job, api.base_url(request))))
 
 
+async def callback_status(request: Request) -> JSONResponse:
+    """Where a job's callback delivery stands (a mailsift extension of the hosted API)."""
+    api = service(request)
+    body = await read_params(request, api.form_limits)
+    job = await api.owned_job(token(body), optional(body, "job_id"))
+    return JSONResponse(await api.callback_status(job))
+
+
 async def email_verification(request: Request) -> JSONResponse:
     """Verify one address now (costs one API credit unless its syntax is invalid)."""
     api = service(request)
@@ -119,38 +125,15 @@ async def email_verification(request: Request) -> JSONResponse:
     account_id = await api.account_id(token(body))
     email = required(body, "email")
     timeout = bounded_number(body, "timeout", low=docs.MIN_TIMEOUT, high=docs.MAX_TIMEOUT)
-    wait = api.limiter.acquire(account_id)
+    wait = await api.limiter.acquire(account_id)
     if wait:
-        retry_after = str(math.ceil(wait))
-        raise ApiError(
-            429,
-            f"Too many real-time verifications: try again in {retry_after} s.",
-            headers={"Retry-After": retry_after},
-        )
+        raise too_many("real-time verifications", wait)
     within = timeout or api.config.realtime_timeout
-    verification = await _verify_charged(api, account_id, email, within)
-    return JSONResponse(realtime_answer(verification))
-
-
-async def _verify_charged(
-    api: ApiService, account_id: int, email: str, within: float
-) -> Verification:
-    """Verify, charging one credit; given back when the engine itself failed."""
-    billable = isinstance(parse_address(email), ParsedAddress)
-    if billable:
-        try:
-            await charge_one(api.store, account_id, note="real-time verification")
-        except InsufficientCredit as exc:
-            raise ApiError(402, exc.message) from exc
     try:
-        verification = await api.verifier.verify_one(email, within=within)
-    except BaseException:  # the engine failed, or the server is shutting down
-        if billable:
-            await refund_one(api.store, account_id, note="verification failed")
-        raise
-    if billable and verification.reason == Reason.UNEXPECTED_ERROR:
-        await refund_one(api.store, account_id, note="verification failed")
-    return verification
+        verification = await verify_charged(api.store, api.verifier, account_id, email, within)
+    except InsufficientCredit as exc:
+        raise ApiError(402, exc.message) from exc
+    return JSONResponse(realtime_answer(verification))
 
 
 async def convert_credits(request: Request) -> JSONResponse:
@@ -195,6 +178,8 @@ def _calls() -> list[_Call]:
         _Call("/job_progress/", job_progress, docs.ProgressAnswer, with_job,
               (TOKEN, "job_id"), (400, 401, 404, 413)),
         _Call("/get_results/", get_results, docs.ResultsAnswer, with_job,
+              (TOKEN, "job_id"), (400, 401, 404, 413)),
+        _Call("/callback_status/", callback_status, docs.CallbackAnswer, with_job,
               (TOKEN, "job_id"), (400, 401, 404, 413)),
         _Call("/email_verification/", email_verification, docs.VerificationAnswer,
               {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},

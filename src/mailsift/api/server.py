@@ -8,15 +8,16 @@ the embedded workers. A chunk they were running is queued again at the next star
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
 
+from mailsift.accounts.logins import new_signin_link
 from mailsift.accounts.service import count_accounts, create_account
 from mailsift.api.app import create_app
-from mailsift.api.config import ApiSettings
+from mailsift.api.config import ApiSettings, url_host
+from mailsift.api.docs import curl_example
 from mailsift.settings import Settings
 from mailsift.store import database_url, open_store, upgrade
 
@@ -30,6 +31,8 @@ GRACEFUL_SECONDS = 10
 class FirstAccount:
     name: str
     token: str
+    webhook_secret: str
+    signin_link: str  # the token of a one-time link to set the dashboard password
 
 
 async def ensure_first_account(url: str) -> FirstAccount | None:
@@ -43,14 +46,8 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
             api_credits=FIRST_API_CREDITS,
             monthly_credits=FIRST_MONTHLY_CREDITS,
         )
-    return FirstAccount(account.name, token)
-
-
-def curl_example(base_url: str, token: str) -> str:
-    return (
-        f"curl -X POST {base_url}/email_verification/ "
-        f"-d user_API_token={shlex.quote(token)} -d email=someone@example.com"
-    )
+        link = await new_signin_link(store, account.id)
+    return FirstAccount(account.name, token, account.webhook_secret, link)
 
 
 def welcome(first: FirstAccount, base_url: str) -> list[str]:
@@ -61,6 +58,12 @@ def welcome(first: FirstAccount, base_url: str) -> list[str]:
         "",
         "  " + curl_example(base_url, first.token),
         "",
+        f"Dashboard: {base_url}/ . Set its sign-in email and password at this one-time link",
+        "(valid 2 days; `mailsift accounts signin-link admin --email E` makes another):",
+        "",
+        f"  {base_url}/signin/link/{first.signin_link}",
+        "",
+        f"Its callback signing secret: {first.webhook_secret}",
         "Its API token, shown only this once (mailsift accounts rotate-token makes a new one):",
         first.token,
     ]
@@ -78,7 +81,7 @@ def serve(
     upgrade(url)
     first = asyncio.run(ensure_first_account(url))
     if first is not None:
-        base_url = config.public_url or f"http://{_url_host(settings.host)}:{settings.port}"
+        base_url = config.public_url or f"http://{url_host(settings.host)}:{settings.port}"
         for line in welcome(first, base_url):
             echo(line)
     app = create_app(settings, config, workers=config.workers if workers else 0)
@@ -93,9 +96,3 @@ def serve(
         )
     )
     server.run()
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine answers locally
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host

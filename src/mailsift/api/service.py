@@ -2,8 +2,8 @@
 
 ``running_service`` opens the store, builds the engine (one ``Verifier`` for the real-time
 call and the chunk workers alike, so the per-host politeness caps hold for both), starts the
-embedded workers, and on the way out stops them: a chunk they were running stays in the queue
-and is taken up again on the next start.
+embedded workers and the callback relay, and on the way out stops them: a chunk they were
+running stays in the queue and is taken up again on the next start, and so does a callback.
 """
 
 from __future__ import annotations
@@ -14,24 +14,24 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
 from starlette.requests import Request
 
 from mailsift.accounts import service as accounts
 from mailsift.accounts.credits import settle_finished_jobs, settle_job
-from mailsift.api.answers import results_answer
+from mailsift.accounts.tokens import hash_token
+from mailsift.api.answers import callback_answer, results_answer
 from mailsift.api.body import BodyLimits
 from mailsift.api.callbacks import CallbackRefused, CallbackSender, check_callback_url
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import ApiError
 from mailsift.api.links import LinkSigner
-from mailsift.api.lookups import JobState, Lookups
 from mailsift.api.params import TOKEN
-from mailsift.api.ratelimit import RateLimiter
+from mailsift.api.ratelimit import AuthThrottle, RateLimiter
+from mailsift.api.relay import CallbackRelay
 from mailsift.api.secret import load_secret
 from mailsift.dispatch.backend import Backend
 from mailsift.dispatch.base import Dispatcher
@@ -39,14 +39,17 @@ from mailsift.jobs.results import FILES, Which
 from mailsift.jobs.service import discard_orphans
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store
+from mailsift.store.jobs import get_job
+from mailsift.store.limits import forget_idle_buckets
+from mailsift.store.lookups import JobState, Lookups
 from mailsift.store.models import Account, Job, JobStage
+from mailsift.store.outbox import callback_of
 from mailsift.verify.model import Verification
 
 log = logging.getLogger(__name__)
 
 UPLOADS = "uploads"
 _STALE_UPLOAD_SECONDS = 3600.0
-_MAX_REMEMBERED = 10_000
 SETTLE_INTERVAL = 300.0
 NOT_FOUND = "Job not found."
 BAD_TOKEN = f"Invalid {TOKEN}."
@@ -68,12 +71,11 @@ class ApiService:
     verifier: EngineVerifier
     links: LinkSigner
     lookups: Lookups
-    callbacks: CallbackSender
     limiter: RateLimiter
+    throttle: AuthThrottle
     upload_root: Path
+    relay: CallbackRelay | None = None
     dispatcher: Dispatcher | None = None
-    # Where each job was submitted from, for the links of its callback.
-    _submitted_at: dict[str, str] = field(default_factory=dict)
 
     @property
     def form_limits(self) -> BodyLimits:
@@ -103,28 +105,35 @@ class ApiService:
     # --- requests -----------------------------------------------------------------------
 
     async def authenticate(self, token: str) -> Account:
+        await self.throttle.check()
         account = await accounts.authenticate(self.store, token)
         if account is None:
-            raise ApiError(401, BAD_TOKEN)
+            raise await self._bad_token()
         return account
 
     async def account_id(self, token: str) -> int:
         """The caller's account id (the fast path of ``authenticate``)."""
-        account_id = await self.lookups.account_id(token)
+        await self.throttle.check()
+        account_id = await self.lookups.account_id(hash_token(token))
         if account_id is None:
-            raise ApiError(401, BAD_TOKEN)
+            raise await self._bad_token()
         return account_id
 
     async def owned_job(self, token: str, public_id: str | None) -> JobState:
         """The caller's job; someone else's is answered exactly like one that does not exist."""
-        account_id, job = await self.lookups.account_and_job(token, public_id or "")
+        await self.throttle.check()
+        account_id, job = await self.lookups.account_and_job(hash_token(token), public_id or "")
         if account_id is None:
-            raise ApiError(401, BAD_TOKEN)
+            raise await self._bad_token()
         if not public_id:
             raise ApiError(400, "The parameter job_id is required.")
         if job is None:
             raise ApiError(404, NOT_FOUND)
         return job
+
+    async def _bad_token(self) -> ApiError:
+        """401, or 429 when the client has failed too often (on any server)."""
+        return await self.throttle.failed() or ApiError(401, BAD_TOKEN)
 
     async def check_callback(self, url: str) -> None:
         try:
@@ -134,42 +143,34 @@ class ApiService:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    async def job_accepted(self, job: Job, base_url: str) -> None:
+    async def job_accepted(self, job: Job) -> None:
         """A job was queued (or finished at intake, every address being invalid)."""
-        if job.callback_url:
-            self._submitted_at[job.public_id] = base_url
-            if len(self._submitted_at) > _MAX_REMEMBERED:  # jobs other processes finished
-                del self._submitted_at[next(iter(self._submitted_at))]
         if job.stage == JobStage.COMPLETED:
             await self.job_finished(job.id)
         elif self.dispatcher is not None:
             await self.dispatcher.submit(job.id)
 
     async def job_finished(self, job_id: int) -> None:
-        """Settle the job's credit and send its callback; never raises (workers call it)."""
+        """Settle the job's credit and have its callback (already in the outbox) sent now;
+        never raises (workers call it)."""
         try:
             await settle_job(self.store, job_id)
-            await self._send_callback(job_id)
         except Exception:
             log.exception("finishing job %d failed", job_id)
+        if self.relay is not None:
+            self.relay.wake()
 
-    async def _send_callback(self, job_id: int) -> None:
-        async with self.store.read() as session:
-            row = (
-                await session.execute(
-                    select(Job, Account.token_hash)
-                    .join(Account, Account.id == Job.account_id)
-                    .where(Job.id == job_id)
-                )
-            ).first()
-        if row is None:
-            return
-        job, key = row
-        if not job.callback_url or job.stage != JobStage.COMPLETED:
-            return
-        base = self._submitted_at.pop(job.public_id, None) or self.base_url()
-        payload = {**results_answer(job, self.result_links(job, base)), "job_id": job.public_id}
-        self.callbacks.send(job.callback_url, payload, key)
+    async def callback_status(self, job: JobState) -> dict[str, object]:
+        """The ``/callback_status/`` answer for the caller's job."""
+        stored = await get_job(self.store, job.id)
+        url = stored.callback_url if stored is not None else None
+        callback = await callback_of(self.store, job.id) if url else None
+        return callback_answer(job.public_id, url, callback)
+
+    def callback_payload(self, job: Job) -> dict[str, object]:
+        """What a job's callback says: its ``/get_results/`` answer and its id."""
+        links = self.result_links(job, job.link_base or self.base_url())
+        return {**results_answer(job, links), "job_id": job.public_id}
 
 
 @asynccontextmanager
@@ -200,6 +201,8 @@ async def running_service(
         if dispatcher is not None:
             await dispatcher.start()
             service.dispatcher = dispatcher
+        service.relay = _relay(service)
+        service.relay.start()
         sweeper = asyncio.create_task(_settle_now_and_then(store))
         yield service
     finally:
@@ -209,16 +212,19 @@ async def running_service(
         if dispatcher is not None:
             await dispatcher.stop()
         await backend.aclose()
-        await service.callbacks.aclose()
+        if service.relay is not None:
+            await service.relay.stop()
         service.lookups.close()
         await store.close()
 
 
 async def _settle_now_and_then(store: Store) -> None:
-    """Give back the credit of jobs that failed or were cancelled, wherever that happened."""
+    """Give back the credit of jobs that failed or were cancelled, wherever that happened;
+    forget rate limit buckets long full again."""
     while True:
         try:
             await settle_finished_jobs(store)
+            await forget_idle_buckets(store)
         except Exception:
             log.exception("settling finished jobs failed")
         await asyncio.sleep(SETTLE_INTERVAL)
@@ -234,14 +240,24 @@ def _build(
         verifier=verifier,
         links=LinkSigner(load_secret(settings.data_dir, config.secret_key), config.link_ttl),
         lookups=Lookups(store),
-        callbacks=CallbackSender(
-            allow_private=settings.allow_private_targets,
-            attempts=config.callback_attempts,
-            backoff=config.callback_backoff,
-            timeout=config.callback_timeout,
-        ),
-        limiter=RateLimiter(config.realtime_rate_per_minute),
+        limiter=RateLimiter(store, config.realtime_rate_per_minute, name="realtime"),
+        throttle=AuthThrottle(store, config.auth_failures_per_minute),
         upload_root=settings.data_dir / UPLOADS,
+    )
+
+
+def _relay(service: ApiService) -> CallbackRelay:
+    config = service.config
+    sender = CallbackSender(
+        allow_private=service.settings.allow_private_targets, timeout=config.callback_timeout
+    )
+    return CallbackRelay(
+        service.store,
+        sender,
+        service.callback_payload,
+        schedule=config.callback_schedule,
+        timeout=config.callback_timeout,
+        poll_interval=config.callback_poll_interval,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailsift.cli import accounts, check, db, serve, verify, worker
+from mailsift.cli import accounts, check, db, remote, serve, verify, worker
 
 app = typer.Typer(
     name="mailsift",
@@ -26,6 +26,7 @@ accounts.register(app)
 serve.register(app)
 worker.register(app)
 db.register(app)
+remote.register(app)
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def _read_addresses(file: str) -> Iterator[str]:
 async def _run(
     settings: Settings, wanted: list[str], *, as_json: bool, show_progress: bool
 ) -> None:
-    verifier = Verifier(settings)
+    verifier = Verifier(settings.engine_options())
     slots: dict[str, deque[int]] = defaultdict(deque)
     for index, address in enumerate(wanted):
         slots[address.strip()].append(index)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.cli.common import fail, load_settings
 from mailsift.store import database_url, upgrade
+from mailsift.store.errors import StoreError
 from mailsift.store.migrate import current_revision
 
 
@@ -27,6 +27,6 @@ def upgrade_command() -> None:
     try:
         upgrade(url)
         revision = current_revision(url)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         fail(f"cannot upgrade {shown}: {exc}")
     typer.echo(f"{shown} is at schema revision {revision}.")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.api.config import ApiSettings
 from mailsift.cli.common import fail, load, load_settings
+from mailsift.store.errors import StoreError
 
 
 def register(app: typer.Typer) -> None:
@@ -45,5 +45,5 @@ def serve(
     config = load_api_settings()
     try:
         run(settings, config, workers=not no_workers, echo=typer.echo)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         fail(f"cannot serve: {exc}")

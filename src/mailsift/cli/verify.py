@@ -28,7 +28,6 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.cli.common import fail, load_settings, stderr
 from mailsift.dispatch.inprocess import InProcessDispatcher
@@ -48,6 +47,7 @@ from mailsift.jobs.service import (
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
 from mailsift.store.chunks import open_chunks
+from mailsift.store.errors import StoreError
 from mailsift.store.models import ACTIVE_STAGES, Job, JobSource, JobStage
 
 VerifierFactory = Callable[[Settings], ChunkVerifier]
@@ -65,7 +65,7 @@ class _Closable(Protocol):
 def default_verifier(settings: Settings) -> ChunkVerifier:
     from mailsift.verify.engine import Verifier
 
-    return Verifier(settings)
+    return Verifier(settings.engine_options())
 
 
 def register(
@@ -120,7 +120,9 @@ def register(
             fail(f"{file}: {exc.message}")
         except OSError as exc:
             fail(f"{exc.filename or file}: {exc.strerror or exc}")
-        except (SQLAlchemyError, ValueError) as exc:
+        except StoreError as exc:
+            fail(exc.message)
+        except ValueError as exc:
             fail(f"database: {exc}")
 
     app.command("verify")(verify)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.api.config import ApiSettings
 from mailsift.cli.common import fail, load, load_settings, stderr
@@ -24,6 +23,7 @@ from mailsift.dispatch.config import QueueSettings
 from mailsift.dispatch.host_slots import process_name
 from mailsift.settings import Settings
 from mailsift.store import database_url, upgrade
+from mailsift.store.errors import StoreError
 from mailsift.store.url import is_sqlite
 
 NEEDS_POSTGRES = (
@@ -58,7 +58,7 @@ def worker(
     try:
         upgrade(url)
         asyncio.run(run_worker(settings, config, concurrency or config.workers, echo=typer.echo))
-    except (SQLAlchemyError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         fail(f"worker: {exc}")
 
 

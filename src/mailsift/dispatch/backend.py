@@ -41,7 +41,7 @@ class Backend:
 
     def verifier(self) -> Verifier:
         """The engine for this process, with the caps this backend keeps."""
-        return Verifier(self.settings, limiter=self.limiter)
+        return Verifier(self.settings.engine_options(), limiter=self.limiter)
 
     def dispatcher(
         self,

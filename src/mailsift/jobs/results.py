@@ -16,20 +16,15 @@ import io
 import json
 import os
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
-
-from sqlalchemy import Select, String, Text, case, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.csvsafe import FORMULA_STARTS, LINE_END, neutralize, safe_cells
 from mailsift.jobs.intake import column_names
 from mailsift.store.engine import Store
-from mailsift.store.models import Job, JobItem
-from mailsift.store.url import sqlite_file
+from mailsift.store.models import Job
+from mailsift.store.result_rows import local_reader, result_pieces
 
 Which = Literal["valid", "invalid", "unknown"]
 FILES: dict[Which, tuple[str, ...]] = {
@@ -50,7 +45,6 @@ RESULT_COLUMNS = (
     "smtp_message",
     "source_value",
 )
-ROWS_PER_PIECE = 5_000
 
 
 def result_filenames(job: Job) -> dict[Which, str]:
@@ -72,14 +66,19 @@ def _email_column(job: Job) -> int:
     return int((job.layout or {}).get("email_column", 0))
 
 
-async def iter_result_csv(store: Store, job: Job, which: Which) -> AsyncIterator[bytes]:
+ALL: Literal["all"] = "all"  # one more file: every address with its result, in file order
+
+
+async def iter_result_csv(
+    store: Store, job: Job, which: Which | Literal["all"]
+) -> AsyncIterator[bytes]:
     """One result file as CSV bytes, a few thousand rows at a time, for HTTP downloads."""
     header = header_row(job)
     width, column = len(header) - len(RESULT_COLUMNS), _email_column(job)
     yield _encode([safe_cells(header)])
-    query = _items(job).where(JobItem.result.in_(FILES[which]))
-    async with store.read() as session, _partitions(session, query) as partitions:
-        async for rows in partitions:
+    chosen = None if which == ALL else FILES[which]
+    async with result_pieces(store, job.id, chosen) as pieces:
+        async for rows in pieces:
             yield _encode(_line(row, width, column) for row in rows)
 
 
@@ -91,20 +90,16 @@ async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Pa
     paths = {which: out_dir / name for which, name in result_filenames(job).items()}
     header = header_row(job)
     width = len(header) - len(RESULT_COLUMNS)
-    query = _items(job).where(JobItem.result.is_not(None))
     sinks = await asyncio.to_thread(_Sinks.open, paths, _email_column(job))
     try:
         for which in FILES:
             sinks.writers[which].writerow(safe_cells(header))
-        database = sqlite_file(store.url) if store.is_sqlite else None
-        if database is not None:
-            # A million rows through the async driver cost more than formatting them: on
-            # SQLite one thread reads and writes everything (WAL: it never blocks writers).
-            sql = str(query.compile(dialect=store.engine.dialect, compile_kwargs=_LITERAL))
-            await asyncio.to_thread(_write_from_sqlite, database, sql, sinks, width)
+        reader = local_reader(store, job.id)
+        if reader is not None:  # SQLite: one thread reads and writes everything
+            await asyncio.to_thread(_write_all, reader(), sinks, width)
         else:
-            async with store.read() as session, _partitions(session, query) as partitions:
-                async for rows in partitions:
+            async with result_pieces(store, job.id) as pieces:
+                async for rows in pieces:
                     sinks.write(rows, width)
                     await asyncio.to_thread(sinks.flush)
         await asyncio.to_thread(sinks.flush)
@@ -114,21 +109,15 @@ async def write_results(store: Store, job: Job, out_dir: Path) -> dict[Which, Pa
     return paths
 
 
-_LITERAL = {"literal_binds": True}  # the job id is an integer of ours: safe to inline
 _WHICH_OF: dict[str, Which] = {
     result: which for which, results in FILES.items() for result in results
 }
 
 
-def _write_from_sqlite(database: Path, sql: str, sinks: _Sinks, width: int) -> None:
-    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
-    try:
-        cursor = connection.execute(sql)
-        while rows := cursor.fetchmany(ROWS_PER_PIECE):
-            sinks.write(rows, width)
-            sinks.flush()
-    finally:
-        connection.close()
+def _write_all(pieces: Iterator[list[Any]], sinks: _Sinks, width: int) -> None:
+    for rows in pieces:
+        sinks.write(rows, width)
+        sinks.flush()
 
 
 class _Sinks:
@@ -175,55 +164,6 @@ class _Sinks:
 def _publish(paths: Iterable[Path]) -> None:
     for path in paths:
         os.replace(_part(path), path)
-
-
-@asynccontextmanager
-async def _partitions(
-    session: AsyncSession, query: Select[Any]
-) -> AsyncIterator[AsyncIterator[Sequence[Sequence[Any]]]]:
-    """The query's rows, ``ROWS_PER_PIECE`` at a time, the next piece fetched (by the
-    database, off the event loop) while the caller formats this one."""
-    connection = await session.connection()
-    stream = await connection.stream(query)
-    pieces = stream.partitions()
-    upcoming = asyncio.ensure_future(anext(pieces, None))
-
-    async def ahead() -> AsyncIterator[Sequence[Sequence[Any]]]:
-        nonlocal upcoming
-        while (piece := await upcoming) is not None:
-            upcoming = asyncio.ensure_future(anext(pieces, None))
-            yield piece
-
-    try:
-        yield ahead()
-    finally:
-        upcoming.cancel()
-        await asyncio.gather(upcoming, return_exceptions=True)
-        await stream.close()
-
-
-def _items(job: Job) -> Select[Any]:
-    """Cells and result columns, all text: flags and codes are spelled out by the database."""
-    items = JobItem.__table__.c  # Core columns: no ORM work per row
-    return (
-        select(
-            cast(items.cells, Text),  # decoded here: cheaper than through the JSON type
-            items.email,
-            items.result,
-            items.reason,
-            *(case((items[flag], "true"), else_="false") for flag in _FLAGS),
-            items.did_you_mean,
-            items.mx_host,
-            func.coalesce(cast(items.smtp_code, String), ""),
-            items.smtp_message,
-        )
-        .where(items.job_id == job.id)
-        .order_by(items.seq)
-        .execution_options(yield_per=ROWS_PER_PIECE)
-    )
-
-
-_FLAGS = ("free", "disposable", "role", "accept_all")
 
 
 def _line(row: Sequence[Any], width: int, email_column: int) -> list[str]:

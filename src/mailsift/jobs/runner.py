@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
-
 from mailsift.store.chunks import ChunkRef, note_progress
 from mailsift.store.engine import Store
-from mailsift.store.models import ACTIVE_STAGES, Job, JobItem, JobStage, utcnow
-from mailsift.store.results import mark_deferred, store_results
+from mailsift.store.jobs import pending_items, record_results, start_processing
+from mailsift.store.models import utcnow
+from mailsift.store.results import store_results
 from mailsift.verify.model import Reason, Result, Verification
 
 __all__ = ["ChunkVerifier", "DeferringVerifier", "JobRunner", "store_results"]
@@ -133,7 +132,7 @@ class JobRunner:
     async def __call__(self, ref: ChunkRef) -> float | None:
         """Run the chunk. Returns the seconds after which to run it again when addresses were
         handed back for later, ``None`` when every address of it has its final result."""
-        if not await _start_processing(self._store, ref.job_id):
+        if not await start_processing(self._store, ref.job_id):
             return None  # cancelled, failed or gone meanwhile
         pending = await _pending(self._store, ref)
         if not pending:
@@ -224,42 +223,23 @@ class JobRunner:
     ) -> None:
         if not batch and not deferred:
             return
-        async with self._store.write() as session:
-            if deferred:
-                await mark_deferred(session, job_id, deferred, utcnow())
-            completed = await store_results(session, job_id, batch) if batch else False
-            if batch and progress_of is not None:
+        completed = await record_results(self._store, job_id, batch, deferred or ())
+        if batch and progress_of is not None:
+            async with self._store.write() as session:
                 await note_progress(session, progress_of)
         if completed and self._on_completed is not None:
             await self._on_completed(job_id)
 
 
-async def _start_processing(store: Store, job_id: int) -> bool:
-    """Mark the job ``Processing`` on its first chunk; False if it is no longer active."""
-    now = utcnow()
-    async with store.write() as session:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.stage == JobStage.IN_QUEUE)
-            .values(stage=JobStage.PROCESSING, started_at=now)
-        )
-        stage = (await session.execute(select(Job.stage).where(Job.id == job_id))).scalar()
-    return stage in ACTIVE_STAGES
-
-
 async def _pending(store: Store, ref: ChunkRef) -> _Pending:
     """The chunk's addresses still without a result, each with the seq(s) it stands for."""
-    query = select(JobItem.email, JobItem.seq, JobItem.deferred_at).where(
-        JobItem.job_id == ref.job_id, JobItem.chunk == ref.chunk, JobItem.result.is_(None)
-    )
     pending = _Pending({})
-    async with store.read() as session:
-        for email, seq, deferred_at in await session.execute(query):
-            address = email.strip()
-            pending.seqs.setdefault(address, []).append(seq)
-            if deferred_at is not None:
-                first = pending.deferred_at.get(address, deferred_at)
-                pending.deferred_at[address] = min(first, deferred_at)
+    for email, seq, deferred_at in await pending_items(store, ref.job_id, ref.chunk):
+        address = email.strip()
+        pending.seqs.setdefault(address, []).append(seq)
+        if deferred_at is not None:
+            first = pending.deferred_at.get(address, deferred_at)
+            pending.deferred_at[address] = min(first, deferred_at)
     return pending
 
 

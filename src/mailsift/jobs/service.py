@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.jobs.intake import IntakeLimits, IntakeStats, ListLayout, read_rows, sniff_layout
@@ -32,19 +32,30 @@ from mailsift.jobs.items import (
     item_batches,
 )
 from mailsift.jobs.listreader import batches_in_child
-from mailsift.store.bulk import BulkInsert
-from mailsift.store.chunks import queue_chunks
+from mailsift.store.bulk import BulkInsert, insert_prepared
 from mailsift.store.engine import Store
-from mailsift.store.models import (
-    ACTIVE_STAGES,
-    Account,
-    Chunk,
-    Job,
-    JobItem,
-    JobSource,
-    JobStage,
-    utcnow,
+from mailsift.store.jobs import (
+    discard_job,
+    find_job,
+    find_resumable,
+    get_job,
+    open_job,
+    orphaned_jobs,
+    queue_job,
+    result_counts,
 )
+from mailsift.store.models import Account, Job, JobItem, JobSource, JobStage, utcnow
+
+__all__ = [
+    "create_job",
+    "discard_job",
+    "discard_orphans",
+    "file_fingerprint",
+    "find_job",
+    "find_resumable",
+    "get_job",
+    "result_counts",
+]
 
 DEFAULT_CHUNK_SIZE = 500
 CHILD_READER_MIN_BYTES = 2 * 1024 * 1024
@@ -68,6 +79,7 @@ async def create_job(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     reserve: Reserve | None = None,
     callback_url: str | None = None,
+    link_base: str | None = None,
     limits: IntakeLimits | None = None,
     read_in_child: bool | None = None,
     sheet: str | None = None,
@@ -94,7 +106,9 @@ async def create_job(
         read_in_child = await asyncio.to_thread(os.path.getsize, path) >= CHILD_READER_MIN_BYTES
     read = batches_in_child if read_in_child else _batches_in_thread
     described = {**layout_json(layout), "choice": choice_json(sheet, column)}
-    job_id = await _open_job(store, filename, fingerprint, described, source, account, callback_url)
+    job_id = await _open_job(
+        store, filename, fingerprint, described, source, account, callback_url, link_base
+    )
     try:
         stats, counts = IntakeStats(), ItemCounts()
         batches = read(
@@ -122,63 +136,12 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def get_job(store: Store, job_id: int) -> Job | None:
-    async with store.read() as session:
-        return await session.get(Job, job_id)
-
-
-async def find_job(store: Store, public_id: str) -> Job | None:
-    """The job with this public id, whatever its stage (``Receiving`` ones excepted)."""
-    query = select(Job).where(Job.public_id == public_id, Job.stage != JobStage.RECEIVING)
-    async with store.read() as session:
-        return (await session.execute(query)).scalar_one_or_none()
-
-
-async def find_resumable(store: Store, fingerprint: str, *, source: JobSource) -> Job | None:
-    """The newest unfinished job of ``source`` for the file with this fingerprint."""
-    query = (
-        select(Job)
-        .where(
-            Job.fingerprint == fingerprint,
-            Job.source == source,
-            Job.stage.in_(ACTIVE_STAGES),
-        )
-        .order_by(Job.id.desc())
-        .limit(1)
-    )
-    async with store.read() as session:
-        return (await session.execute(query)).scalar_one_or_none()
-
-
-async def result_counts(store: Store, job_id: int) -> dict[tuple[str, str], int]:
-    """How many of the job's addresses have each (result, reason) so far."""
-    query = (
-        select(JobItem.result, JobItem.reason, func.count())
-        .where(JobItem.job_id == job_id, JobItem.result.is_not(None))
-        .group_by(JobItem.result, JobItem.reason)
-    )
-    async with store.read() as session:
-        rows = (await session.execute(query)).all()
-    return {(str(result), str(reason)): count for result, reason, count in rows}
-
-
-async def discard_job(store: Store, job_id: int) -> None:
-    """Delete a job and everything stored for it."""
-    async with store.write() as session:
-        for table in (JobItem, Chunk):
-            await session.execute(delete(table).where(table.job_id == job_id))
-        await session.execute(delete(Job).where(Job.id == job_id))
-
-
 async def discard_orphans(store: Store, *, older_than: timedelta = ORPHAN_GRACE) -> int:
     """Delete jobs left ``Receiving`` by a process that died during intake.
 
     ``older_than`` spares intakes other live processes may still be running.
     """
-    cutoff = utcnow() - older_than
-    query = select(Job.id).where(Job.stage == JobStage.RECEIVING, Job.created_at <= cutoff)
-    async with store.read() as session:
-        orphans = list((await session.execute(query)).scalars())
+    orphans = await orphaned_jobs(store, received_before=utcnow() - older_than)
     for job_id in orphans:
         await discard_job(store, job_id)
     return len(orphans)
@@ -192,6 +155,7 @@ async def _open_job(
     source: JobSource,
     account: Account | None,
     callback_url: str | None,
+    link_base: str | None,
 ) -> int:
     job = Job(
         public_id=secrets.token_urlsafe(16),
@@ -202,11 +166,9 @@ async def _open_job(
         stage=JobStage.RECEIVING,
         layout=layout,
         callback_url=callback_url,
+        link_base=link_base,
     )
-    async with store.write() as session:
-        session.add(job)
-        await session.flush()
-        return job.id
+    return await open_job(store, job)
 
 
 def choice_json(sheet: str | None, column: str | None) -> dict[str, str | None]:
@@ -266,9 +228,7 @@ async def _store_batches(store: Store, batches: AsyncGenerator[ItemBatch, None])
         async for batch in batches:
             pending = _INSERT_PENDING.prepare(dialect, batch.pending)
             final = _INSERT_FINAL.prepare(dialect, [(*row, now) for row in batch.final])
-            async with store.write() as session:
-                await _INSERT_PENDING.run(session, pending)
-                await _INSERT_FINAL.run(session, final)
+            await insert_prepared(store, (_INSERT_PENDING, pending), (_INSERT_FINAL, final))
 
 
 # Two statements, each with only the columns its rows fill (the rest keep their defaults):
@@ -286,21 +246,19 @@ async def _queue_job(
     chunk_size: int,
     reserve: Reserve | None,
 ) -> Job:
-    now = utcnow()
-    async with store.write() as session:
-        job = await session.get_one(Job, job_id)
-        job.total = counts.rows
-        job.done = counts.rows - counts.pending
-        job.syntax_invalid = counts.rows - counts.pending
-        job.duplicates = stats.duplicates
-        job.blank = stats.blank
-        job.layout = {**(job.layout or {}), "columns": counts.columns}
-        if reserve is not None:
-            await reserve(session, job, counts.pending)
-        if counts.pending:
-            job.stage = JobStage.IN_QUEUE
-            await queue_chunks(session, job_id, range(counts.chunks(chunk_size)))
-        else:  # nothing to probe: every row was final at intake
-            job.stage = JobStage.COMPLETED
-            job.started_at = job.finished_at = now
-    return job
+    totals = {
+        "total": counts.rows,
+        "done": counts.rows - counts.pending,
+        "syntax_invalid": counts.rows - counts.pending,
+        "duplicates": stats.duplicates,
+        "blank": stats.blank,
+    }
+    return await queue_job(
+        store,
+        job_id,
+        totals=totals,
+        columns=counts.columns,
+        billable=counts.pending,
+        chunks=counts.chunks(chunk_size) if counts.pending else 0,
+        reserve=reserve,
+    )

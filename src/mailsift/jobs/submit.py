@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import update
-
 from mailsift.accounts.credits import job_reservation, jobs_in_flight, settle_job
 from mailsift.accounts.errors import AccountError, InsufficientCredit, TooManyJobs
 from mailsift.accounts.ledger import Balance
@@ -24,7 +22,8 @@ from mailsift.jobs.formats.base import DEFAULT_LIMITS
 from mailsift.jobs.intake import IntakeError, IntakeLimits, UnknownChoice
 from mailsift.jobs.service import create_job
 from mailsift.store.engine import Store
-from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobSource, JobStage
+from mailsift.store.jobs import cancel_job
+from mailsift.store.models import Account, Job, JobSource
 
 WITHDRAWN = "Withdrawn: another list of the same upload was refused."
 
@@ -51,6 +50,9 @@ class ListFile:
 
     path: Path
     filename: str
+    # Where the addresses are (a name or 1-based number), when the intake's guess is not wanted.
+    sheet: str | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class SubmitOptions:
     callback_url: str | None = None
     sheet: str | None = None  # where the addresses are (a name or 1-based number); None: guessed
     email_column: str | None = None
+    link_base: str | None = None  # where the upload came in: its callbacks' links start so
 
 
 def spends(source: JobSource) -> Balance:
@@ -103,9 +106,10 @@ async def submit_lists(
                 account=account,
                 reserve=reserve,
                 callback_url=options.callback_url,
+                link_base=options.link_base,
                 limits=limits,
-                sheet=options.sheet,
-                column=options.email_column,
+                sheet=file.sheet or options.sheet,  # a file's own choice, else the upload's
+                column=file.column or options.email_column,
             )
         except BaseException as exc:
             await withdraw(store, created, WITHDRAWN)
@@ -120,12 +124,7 @@ async def submit_lists(
 async def withdraw(store: Store, jobs: Iterable[Job], message: str) -> None:
     """Cancel jobs whose ids were never given out, and give all their credit back."""
     for job in jobs:
-        async with store.write() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.stage.in_(ACTIVE_STAGES))
-                .values(stage=JobStage.CANCELLED, message=message)
-            )
+        await cancel_job(store, job.id, message)
         await settle_job(store, job.id, everything=True)
 
 

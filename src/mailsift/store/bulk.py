@@ -17,6 +17,8 @@ from sqlalchemy import JSON, Boolean, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailsift.store.engine import Store
+
 Processor = Callable[[Any], Any]
 
 ROWS_PER_STATEMENT = 50
@@ -106,3 +108,10 @@ def _processed(row: Sequence[Any], processors: list[tuple[int, Processor]]) -> l
         if values[index] is not None:
             values[index] = processor(values[index])
     return values
+
+
+async def insert_prepared(store: Store, *batches: tuple[BulkInsert, Prepared]) -> None:
+    """Run each (insert, prepared batch) pair, all in one transaction."""
+    async with store.write() as session:
+        for insert, prepared in batches:
+            await insert.run(session, prepared)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from mailsift.store.errors import translated
 from mailsift.store.url import async_url, is_sqlite
 
 BUSY_TIMEOUT_MS = 30_000
@@ -28,6 +29,8 @@ _WAL_RETRY_SECONDS = 0.05
 
 class Store:
     """Short write transactions and reads, on SQLite or PostgreSQL.
+
+    Database failures inside ``write`` and ``read`` come out as ``StoreError``.
 
     On SQLite, writes take the database lock up front (``BEGIN IMMEDIATE``) so two writers
     never deadlock upgrading a read lock, and writers of this process queue on an asyncio
@@ -55,23 +58,26 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that may write; committed on success, rolled back on error."""
-        async with (
-            self._write_lock or nullcontext(),
-            self._write_sessions() as session,
-            session.begin(),
-        ):
-            yield session
+        with translated():
+            async with (
+                self._write_lock or nullcontext(),
+                self._write_sessions() as session,
+                session.begin(),
+            ):
+                yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only transaction; do not write in it (on SQLite it would not hold the lock)."""
-        async with self._read_sessions() as session, session.begin():
-            yield session
+        with translated():
+            async with self._read_sessions() as session, session.begin():
+                yield session
 
     async def close(self) -> None:
-        await self._writer.dispose()
-        if self._reader is not self._writer:
-            await self._reader.dispose()
+        with translated():
+            await self._writer.dispose()
+            if self._reader is not self._writer:
+                await self._reader.dispose()
 
     async def __aenter__(self) -> Store:
         return self

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, text
 
 from mailsift.store.engine import configure_sqlite
+from mailsift.store.errors import translated
 from mailsift.store.url import sqlite_file, sync_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -33,7 +34,7 @@ def current_revision(url: str) -> str | None:
     """The revision the database is at, ``None`` when it has never been migrated."""
     engine = _engine(url)
     try:
-        with engine.connect() as connection:
+        with translated(), engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
@@ -48,7 +49,7 @@ def head_revision() -> str:
 def _run(url: str, action: Callable[[Config], None]) -> None:
     engine = _engine(url)
     try:
-        with engine.begin() as connection:
+        with translated(), engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Two servers starting at once must not both create the tables.
                 lock = text("SELECT pg_advisory_xact_lock(:key)")

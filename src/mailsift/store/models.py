@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,6 +109,9 @@ class Account(Base):
     api_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     monthly_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Signs the account's callbacks (Standard Webhooks ``whsec_…``): kept in clear, since
+    # signing needs the key itself.
+    webhook_secret: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class LedgerEntry(Base):
@@ -148,6 +153,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The server address the job was submitted to: its callback's result links start so.
+    link_base: Mapped[str | None] = mapped_column(Text)
 
     @property
     def percentage(self) -> str:
@@ -209,9 +216,107 @@ class HostSlot(Base):
     expires_at: Mapped[datetime]
 
 
+class CallbackState(StrEnum):
+    PENDING = "pending"  # due at ``next_attempt_at`` (or being attempted until then)
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # every attempt of the schedule failed
+    GONE = "gone"  # the receiver answered 410: its URL is called no more
+
+
+class Callback(Base):
+    """A completed job's callback, written in the transaction that completed it (an
+    outbox): delivered by whichever process's relay claims it first."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)  # same for every retry
+    url: Mapped[str] = mapped_column(Text, index=True)
+    state: Mapped[str] = mapped_column(String(10), default=CallbackState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateBucket(Base):
+    """A token bucket shared by every API server (UNLOGGED on PostgreSQL: losing it in a
+    crash only forgets recent counts). ``updated`` is in seconds since the epoch."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
 def percentage(done: int, total: int) -> str:
     """``done/total`` as ``"0.00"``..``"100.00"``, rounded down so 100.00 means all done."""
     if total <= 0:
         return "100.00"
     hundredths = min(done, total) * 10_000 // total
     return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+# --- the dashboard's sign-in ---------------------------------------------------------------
+
+
+class Login(Base):
+    """An account's dashboard sign-in: an email address and an Argon2 hash of its password."""
+
+    __tablename__ = "logins"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str | None] = mapped_column(Text)  # None: only a sign-in link works
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser; the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # A token shown once on the API page after it was made, then forgotten.
+    flash: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class SigninLink(Base):
+    """A one-time sign-in link (its token kept as a SHA-256), to set a first password."""
+
+    __tablename__ = "signin_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SigninFailure(Base):
+    """Failed sign-ins counted per key (``login:<email>`` or ``client:<address>``)."""
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Result as DbResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailsift.store.models import ACTIVE_STAGES, Chunk, ChunkState, Job, JobItem, JobStage, utcnow
+from mailsift.store.outbox import add_callback
 
 # The parameters of one row, without the ``b_`` prefix, in the order of the arrays below.
 FIELDS = (
@@ -80,7 +81,8 @@ _PG_SET_RESULTS = text("""
 
 async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str, Any]]) -> bool:
     """Store final results (for rows still without one) and count them; True when that
-    completed the job. Each row of ``batch`` holds the ``b_``-prefixed ``FIELDS``."""
+    completed the job (then its callback is in the outbox, in the same transaction). Each
+    row of ``batch`` holds the ``b_``-prefixed ``FIELDS``."""
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         changed = await _set_results_at_once(connection, job_id, batch)
@@ -95,6 +97,7 @@ async def store_results(session: AsyncSession, job_id: int, batch: list[dict[str
     await connection.execute(
         update(Chunk).where(Chunk.job_id == job_id).values(state=ChunkState.DONE, lease_until=None)
     )
+    await add_callback(session, job_id)  # the outbox: written with the completion, or not at all
     return True
 
 

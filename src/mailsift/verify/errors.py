@@ -21,6 +21,14 @@ class Stage(StrEnum):
     RSET = "rset"
 
 
+class LocalProtocolError(ValueError):
+    """mailsift asked for something SMTP does not allow: a bug or misuse on this side."""
+
+
+class RemoteProtocolError(Exception):
+    """The server sent something that is not a well-formed, reasonably sized SMTP reply."""
+
+
 class ProbeError(Exception):
     """Base of every failure talking to one mail server."""
 
@@ -48,6 +56,11 @@ class ConnectionDropped(ProbeError):
 
 class ProtocolViolation(ProbeError):
     """The server sent something that is not SMTP (junk, endless or oversized replies)."""
+
+
+class ServerBusy(ProbeError):
+    """The server asked to be left alone for a while (421, a rate limit) and was not asked
+    again before the run had to answer."""
 
 
 class SessionRefused(ProbeError):

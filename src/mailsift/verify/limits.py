@@ -43,13 +43,24 @@ class LocalHostLimiter:
                 del self._users[host], self._semaphores[host]
 
 
-class HostManners:
-    """What each server told us about itself: pauses after 421, its real recipient cap."""
+def loop_time() -> float:
+    """The running event loop's clock (what its timers use), else the monotonic clock."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+
+class HostManners:
+    """What each server told us about itself: pauses after 421, its real recipient cap, how
+    many rejected recipients it tolerates in one session."""
+
+    def __init__(self, clock: Callable[[], float] = loop_time) -> None:
         self._clock = clock
         self._paused_until: dict[str, float] = {}
         self._rcpt_caps: dict[str, int] = {}
+        self._error_caps: dict[str, int] = {}
+        self._suspected_caps: dict[str, int] = {}
 
     def pause(self, host: str, seconds: float) -> None:
         until = self._clock() + seconds
@@ -71,3 +82,22 @@ class HostManners:
 
     def lower_rcpt_cap(self, host: str, cap: int) -> None:
         self._rcpt_caps[host] = max(1, min(cap, self._rcpt_caps.get(host, cap)))
+
+    def error_cap(self, host: str, default: int) -> int:
+        return min(default, self._error_caps.get(host, default))
+
+    def lower_error_cap(self, host: str, cap: int) -> None:
+        self._error_caps[host] = max(1, min(cap, self._error_caps.get(host, cap)))
+
+    def suspect_error_cap(self, host: str, cap: int) -> bool:
+        """A session saw what looked like error sleeps from the ``cap + 1``-th rejection on.
+
+        An MTA's limit is a fixed number, so the same estimate twice lowers the cap (True);
+        stalls of the network or of either machine give estimates all over the place.
+        """
+        if self._suspected_caps.get(host) != cap:
+            self._suspected_caps[host] = cap
+            return False
+        del self._suspected_caps[host]
+        self.lower_error_cap(host, cap)
+        return True

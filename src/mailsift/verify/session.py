@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 from python_socks import ProxyError
@@ -19,6 +20,7 @@ from python_socks.async_.asyncio import Proxy
 from mailsift.verify.errors import (
     ConnectFailed,
     ConnectionDropped,
+    LocalProtocolError,
     ProbeError,
     ProbeTimeout,
     ProtocolViolation,
@@ -121,6 +123,9 @@ class SmtpSession:
         self._writer = writer
         self._client = SmtpClient()
         self._ready: deque[Answer] = deque()
+        self._mail_reply = Reply(0, (), None)  # MAIL's reply in the open transaction
+        self.rcpt_arrivals: list[float] = []  # loop time of each RCPT reply of the last call
+        self.round_trip = 0.0  # seconds EHLO took: how fast the server answers a command
         self._broken = False  # the byte stream can no longer be trusted
         self._closed = False
 
@@ -162,7 +167,10 @@ class SmtpSession:
 
     async def _hello(self) -> None:
         name = self.options.helo_name
+        loop = asyncio.get_running_loop()
+        asked_at = loop.time()
         reply = await self._command(self._client.ehlo(name))
+        self.round_trip = loop.time() - asked_at
         if reply.is_positive:
             self.extensions = parse_extensions(reply)
             return
@@ -181,7 +189,7 @@ class SmtpSession:
         try:
             async with asyncio.timeout(self.options.command_timeout):
                 await self._writer.start_tls(
-                    _tls_context(verify=self.options.tls_verify), server_hostname=hostname
+                    tls_context(verify=self.options.tls_verify), server_hostname=hostname
                 )
         except ssl.SSLCertVerificationError as exc:
             # A certificate that fails a check the operator asked for: no downgrade to plain.
@@ -231,7 +239,7 @@ class SmtpSession:
         """
         await self._check_usable(Stage.MAIL)
         if smtputf8 and not self.supports_smtputf8:
-            raise ValueError("the server does not offer SMTPUTF8")
+            raise LocalProtocolError("the server does not offer SMTPUTF8")
         check_envelope(sender, recipients, smtputf8=smtputf8)
         async with self._guard():
             if self.supports_pipelining:
@@ -249,6 +257,31 @@ class SmtpSession:
             await self.close()
         return answer
 
+    async def ask(self, recipients: Sequence[str], *, then_quit: bool = False) -> list[Reply]:
+        """More RCPTs in the transaction the last ``probe`` opened; their replies, in order.
+
+        Raises ``RcptInterrupted`` like ``probe`` when the server sends 421 among them.
+        """
+        await self._check_usable(Stage.RCPT)
+        async with self._guard():
+            self.rcpt_arrivals = []
+            replies: list[Reply] = []
+            if self.supports_pipelining:
+                batch = b"".join(self._client.rcpt_to(recipient) for recipient in recipients)
+                if then_quit:
+                    batch += self._client.quit()
+                await self._send(batch)
+                for _ in recipients:
+                    self._rcpt_reply(await self._next_reply(), replies)
+                if then_quit:
+                    await self._settle()
+                return replies
+            for recipient in recipients:
+                self._rcpt_reply(await self._command(self._client.rcpt_to(recipient)), replies)
+        if then_quit:
+            await self.close()
+        return replies
+
     async def _probe_pipelined(
         self,
         sender: str,
@@ -264,19 +297,20 @@ class SmtpSession:
         batch += b"".join(self._client.rcpt_to(recipient) for recipient in recipients)
         if then_quit:
             batch += self._client.quit()
+        self.rcpt_arrivals = []
         await self._send(batch)
         if reset_first:
             rset = await self._next_reply()
             if not rset.is_positive:
                 await self._settle()
                 raise SessionRefused(Stage.RSET, rset)
-        mail = await self._next_reply()
+        mail = self._mail_reply = await self._next_reply()
         if not mail.is_positive:
             await self._settle()
             raise SessionRefused(Stage.MAIL, mail)
         replies: list[Reply] = []
         for _ in recipients:
-            _check_rcpt(await self._next_reply(), mail, replies)
+            self._rcpt_reply(await self._next_reply(), replies)
         if then_quit:
             await self._settle()  # the 221; the server closes the connection after it
         return mail, replies
@@ -284,13 +318,23 @@ class SmtpSession:
     async def _probe_stepwise(
         self, sender: str, recipients: Sequence[str], *, smtputf8: bool
     ) -> tuple[Reply, list[Reply]]:
-        mail = await self._command(self._client.mail_from(sender, smtputf8=smtputf8))
+        self.rcpt_arrivals = []
+        mail = self._mail_reply = await self._command(
+            self._client.mail_from(sender, smtputf8=smtputf8)
+        )
         if not mail.is_positive:
             raise SessionRefused(Stage.MAIL, mail)
         replies: list[Reply] = []
         for recipient in recipients:
-            _check_rcpt(await self._command(self._client.rcpt_to(recipient)), mail, replies)
+            self._rcpt_reply(await self._command(self._client.rcpt_to(recipient)), replies)
         return mail, replies
+
+    def _rcpt_reply(self, reply: Reply, replies: list[Reply]) -> None:
+        """File one RCPT reply (and when it came), or stop at a 421: the server is closing."""
+        if reply.code == SERVICE_CLOSING:
+            raise RcptInterrupted(reply, self._mail_reply, replies)
+        self.rcpt_arrivals.append(asyncio.get_running_loop().time())
+        replies.append(reply)
 
     async def reset(self) -> Reply:
         """RSET: end the transaction. A non-2xx reply raises ``SessionRefused(Stage.RSET)``."""
@@ -368,19 +412,33 @@ class SmtpSession:
         pending = self._client.pending
         return _STAGES[pending[0]] if pending else Stage.RSET
 
-    async def _send(self, data: bytes, *, limit: float | None = None) -> None:
-        stage = self._stage()
-        limit = limit if limit is not None else self.options.command_timeout
+    @contextlib.contextmanager
+    def _wire_errors(self, stage: Stage, *, too_slow: str) -> Iterator[None]:
+        """The one place where what the socket and the parser raise becomes a ``ProbeError``.
+
+        Each of them leaves the byte stream out of step, so the session is marked broken.
+        """
         try:
+            yield
+        except TimeoutError as exc:
+            self._broken = True
+            raise ProbeTimeout(stage, too_slow) from exc
+        except SmtpSyntaxError as exc:
+            self._broken = True
+            raise ProtocolViolation(stage, str(exc)) from exc
+        except OSError as exc:  # ssl.SSLError included
+            self._broken = True
+            raise ConnectionDropped(stage, f"connection lost: {exc}") from exc
+        except ConnectionDropped:
+            self._broken = True
+            raise
+
+    async def _send(self, data: bytes, *, limit: float | None = None) -> None:
+        limit = limit if limit is not None else self.options.command_timeout
+        with self._wire_errors(self._stage(), too_slow=f"could not send within {limit}s"):
             self._writer.write(data)
             async with asyncio.timeout(limit):
                 await self._writer.drain()
-        except TimeoutError as exc:
-            self._broken = True
-            raise ProbeTimeout(stage, f"could not send within {limit}s") from exc
-        except OSError as exc:
-            self._broken = True
-            raise ConnectionDropped(stage, f"connection lost while sending: {exc}") from exc
 
     async def _next_reply(self, *, limit: float | None = None) -> Reply:
         """The next reply. ``limit`` bounds reading all of it, so trickled bytes cannot stall us."""
@@ -390,25 +448,13 @@ class SmtpSession:
 
     async def _fill(self, limit: float) -> None:
         stage = self._stage()
-        try:
+        with self._wire_errors(stage, too_slow=f"no complete reply within {limit}s"):
             async with asyncio.timeout(limit):
                 while not self._ready:
                     chunk = await self._reader.read(_READ_CHUNK)
                     if not chunk:
                         raise ConnectionDropped(stage, "the server closed the connection")
                     self._ready.extend(self._client.receive(chunk))
-        except TimeoutError as exc:
-            self._broken = True
-            raise ProbeTimeout(stage, f"no complete reply within {limit}s") from exc
-        except SmtpSyntaxError as exc:
-            self._broken = True
-            raise ProtocolViolation(stage, str(exc)) from exc
-        except OSError as exc:
-            self._broken = True
-            raise ConnectionDropped(stage, f"connection lost: {exc}") from exc
-        except ConnectionDropped:
-            self._broken = True
-            raise
 
     async def _wait_closed(self) -> None:
         try:
@@ -419,13 +465,6 @@ class SmtpSession:
             await asyncio.sleep(0)  # let the transport release its socket
         except OSError:  # ssl.SSLError included: why it ended was already reported
             return
-
-
-def _check_rcpt(reply: Reply, mail: Reply, replies: list[Reply]) -> None:
-    """Append one RCPT reply, or stop at a 421: the server is closing."""
-    if reply.code == SERVICE_CLOSING:
-        raise RcptInterrupted(reply, mail, replies)
-    replies.append(reply)
 
 
 async def _connect(
@@ -452,10 +491,19 @@ async def _connect(
         raise ConnectFailed(Stage.CONNECT, str(exc) or type(exc).__name__) from exc
 
 
-def _tls_context(*, verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not verify:
-        # Opportunistic TLS (RFC 7435): encrypt even when the certificate proves nothing.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+@functools.cache
+def tls_context(*, verify: bool) -> ssl.SSLContext:
+    """The client context for every STARTTLS of the process, one per verification mode.
+
+    Building one loads the system's CA bundle (about 20 ms of CPU), so it is built once and
+    shared: an ``SSLContext`` is meant to serve many connections. ``tls_context.cache_clear()``
+    makes the next session read the trust store again (after changing ``SSL_CERT_FILE``).
+    """
+    if verify:
+        return ssl.create_default_context()
+    # Opportunistic TLS (RFC 7435): encrypt even when the certificate proves nothing, and
+    # skip loading a trust store that would never be consulted.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     return context

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mailsift.verify.errors import LocalProtocolError, RemoteProtocolError
+
 DEFAULT_MAX_LINE_LENGTH = 2048
 DEFAULT_MAX_LINES = 100
 MAX_COMMAND_LENGTH = 512  # RFC 5321 4.5.3.1.4, CRLF included
@@ -24,11 +26,11 @@ _ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?![0-9.])")
 _FORBIDDEN = ("\r", "\n", "\0")
 
 
-class SmtpSyntaxError(Exception):
+class SmtpSyntaxError(RemoteProtocolError):
     """The server sent something that is not a well-formed, reasonably sized SMTP reply."""
 
 
-class SmtpStateError(RuntimeError):
+class SmtpStateError(LocalProtocolError, RuntimeError):
     """A command was asked for at a point of the conversation where it makes no sense."""
 
 
@@ -156,26 +158,26 @@ def parse_extensions(reply: Reply) -> dict[str, str]:
 def _line(*parts: bytes) -> bytes:
     line = b" ".join(parts) + b"\r\n"
     if len(line) > MAX_COMMAND_LENGTH:
-        raise ValueError(f"command longer than {MAX_COMMAND_LENGTH} octets")
+        raise LocalProtocolError(f"command longer than {MAX_COMMAND_LENGTH} octets")
     return line
 
 
 def _checked(value: str, what: str) -> str:
     if any(char in value for char in _FORBIDDEN):
-        raise ValueError(f"{what} contains CR, LF or NUL: {value!r}")
+        raise LocalProtocolError(f"{what} contains CR, LF or NUL: {value!r}")
     return value
 
 
 def _domain(name: str) -> bytes:
     if not _checked(name, "client name").strip() or " " in name:
-        raise ValueError(f"not a usable EHLO/HELO name: {name!r}")
+        raise LocalProtocolError(f"not a usable EHLO/HELO name: {name!r}")
     return name.encode("ascii")
 
 
 def _path(address: str) -> bytes:
     """``<address>``, UTF-8 encoded; non-ASCII is only valid in an SMTPUTF8 transaction."""
     if any(char in _checked(address, "address") for char in "<>"):
-        raise ValueError(f"address contains angle brackets: {address!r}")
+        raise LocalProtocolError(f"address contains angle brackets: {address!r}")
     return b"<" + address.encode("utf-8") + b">"
 
 
@@ -199,12 +201,12 @@ def mail_command(sender: str, *, smtputf8: bool = False) -> bytes:
 
 def rcpt_command(recipient: str) -> bytes:
     if not recipient:
-        raise ValueError("empty recipient")
+        raise LocalProtocolError("empty recipient")
     return _line(b"RCPT TO:" + _path(recipient))
 
 
 def check_envelope(sender: str, recipients: Iterable[str], *, smtputf8: bool) -> None:
-    """Raise ``ValueError`` unless every address of the transaction can be sent as asked."""
+    """Raise ``LocalProtocolError`` unless every address of the transaction can be sent."""
     _require_ascii(sender, smtputf8=smtputf8)
     mail_command(sender, smtputf8=smtputf8)
     for recipient in recipients:
@@ -214,7 +216,7 @@ def check_envelope(sender: str, recipients: Iterable[str], *, smtputf8: bool) ->
 
 def _require_ascii(address: str, *, smtputf8: bool) -> None:
     if not smtputf8 and not address.isascii():
-        raise ValueError(f"a non-ASCII address needs SMTPUTF8: {address!r}")
+        raise LocalProtocolError(f"a non-ASCII address needs SMTPUTF8: {address!r}")
 
 
 def rset_command() -> bytes:

@@ -17,6 +17,7 @@ from mailsift.verify.errors import (
     ProbeError,
     ProbeTimeout,
     ProtocolViolation,
+    ServerBusy,
     SessionRefused,
     TargetRefused,
 )
@@ -31,7 +32,8 @@ class RcptClass(StrEnum):
     NO_MAILBOX = "no_mailbox"  # 5.1.x, 5.2.1, or a 5xx whose text says the user is unknown
     FULL = "full"  # 5.2.2 / 4.2.2
     TOO_MANY = "too_many"  # 452 4.5.3 / "too many recipients": not about this mailbox
-    TRANSIENT = "transient"  # other 4xx: greylisting, rate limits; ask again later
+    RATE_LIMITED = "rate_limited"  # 4xx "slow down": leave the whole server alone a while
+    TRANSIENT = "transient"  # other 4xx (greylisting...): ask about this one again later
     POLICY = "policy"  # 5.7.x, blocklists, relaying denied: says nothing about the mailbox
     AMBIGUOUS = "ambiguous"  # a 5xx that could be either
 
@@ -49,6 +51,11 @@ _POLICY_TEXT = re.compile(
     r"authenticat|rate|too many|abuse|dnsbl|rbl|spf|dmarc|reverse dns|ptr",
     re.IGNORECASE,
 )
+# 450 4.7.1 "... rate limit exceeded", 421 "too many connections", "slow down"; greylisting
+# often says 4.7.1 too, but names itself.
+_RATE_TEXT = re.compile(r"\brate\b|rate.?limit|too many|throttl|slow down", re.IGNORECASE)
+_TOO_MANY_RCPT_TEXT = re.compile(r"too many (recipients|rcpt)", re.IGNORECASE)
+_GREYLIST_TEXT = re.compile(r"grey ?list|gray ?list", re.IGNORECASE)
 _FULL_TEXT = re.compile(r"over ?quota|quota exceeded|mailbox (is )?full|insufficient storage", re.I)
 
 
@@ -62,7 +69,7 @@ def classify_rcpt(reply: Reply) -> RcptClass:
         if (subject, detail) == (2, 2):
             return RcptClass.FULL
         if reply.is_transient:
-            return RcptClass.TOO_MANY if (subject, detail) == (5, 3) else RcptClass.TRANSIENT
+            return RcptClass.TOO_MANY if (subject, detail) == (5, 3) else _transient(reply)
         if subject == 1 or (subject, detail) == (2, 1):
             return RcptClass.NO_MAILBOX
         if subject == 7:
@@ -71,14 +78,20 @@ def classify_rcpt(reply: Reply) -> RcptClass:
     return _classify_by_text(reply)
 
 
+def _transient(reply: Reply) -> RcptClass:
+    if _RATE_TEXT.search(reply.text) and not _GREYLIST_TEXT.search(reply.text):
+        return RcptClass.RATE_LIMITED
+    return RcptClass.TRANSIENT
+
+
 def _classify_by_text(reply: Reply) -> RcptClass:
     text = reply.text
     if _FULL_TEXT.search(text) or reply.code == 552:
         return RcptClass.FULL
     if reply.is_transient:
-        if reply.code == 452 and "too many" in text.lower():
+        if reply.code == 452 and _TOO_MANY_RCPT_TEXT.search(text):
             return RcptClass.TOO_MANY
-        return RcptClass.TRANSIENT
+        return _transient(reply)
     says_no_mailbox = _NO_MAILBOX_TEXT.search(text) is not None
     says_policy = _POLICY_TEXT.search(text) is not None
     if says_no_mailbox and not says_policy:
@@ -103,6 +116,7 @@ class Evidence:
     smtputf8_missing: bool = False  # non-ASCII local part, server without SMTPUTF8
 
 
+_ASK_AGAIN = frozenset({RcptClass.TRANSIENT, RcptClass.TOO_MANY, RcptClass.RATE_LIMITED})
 _DOMAIN_DEAD = {RouteStatus.NXDOMAIN, RouteStatus.NULL_MX, RouteStatus.NO_MAIL_HOST}
 
 
@@ -122,7 +136,12 @@ def judge(evidence: Evidence) -> tuple[Result, Reason]:
         return _judge_rcpt(evidence.rcpt, evidence)
     if evidence.failure is not None:
         return judge_failure(evidence.failure)
-    return Result.UNKNOWN, Reason.UNEXPECTED_ERROR
+    return Result.UNKNOWN, Reason.UNEXPECTED_ERROR  # no evidence at all: a bug in mailsift
+
+
+def asks_again(reply: Reply) -> bool:
+    """The reply is no answer about the mailbox yet: the same question may be asked later."""
+    return classify_rcpt(reply) in _ASK_AGAIN
 
 
 def _judge_rcpt(reply: Reply, evidence: Evidence) -> tuple[Result, Reason]:
@@ -139,7 +158,7 @@ def _judge_rcpt(reply: Reply, evidence: Evidence) -> tuple[Result, Reason]:
         return Result.RISKY, Reason.LOW_DELIVERABILITY
     if kind is RcptClass.AMBIGUOUS and evidence.server_accepts_others and reply.code == 550:
         return Result.INVALID, Reason.REJECTED_EMAIL
-    if kind in (RcptClass.TRANSIENT, RcptClass.TOO_MANY):
+    if kind in _ASK_AGAIN:
         return Result.UNKNOWN, Reason.UNAVAILABLE_SMTP
     return Result.UNKNOWN, Reason.INVALID_SMTP
 
@@ -148,6 +167,8 @@ def judge_failure(failure: ProbeError) -> tuple[Result, Reason]:
     """A conversation that never produced a usable RCPT reply."""
     if isinstance(failure, ProbeTimeout):
         return Result.UNKNOWN, Reason.TIMEOUT
+    if isinstance(failure, ServerBusy):
+        return Result.UNKNOWN, Reason.UNAVAILABLE_SMTP
     if isinstance(failure, SessionRefused):
         if failure.reply.is_transient:
             return Result.UNKNOWN, Reason.UNAVAILABLE_SMTP

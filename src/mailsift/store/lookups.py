@@ -1,4 +1,4 @@
-"""The API's hot reads: an account by its token, a job by its owner and public id.
+"""The API's hot reads: an account by its token's digest, a job by its owner and public id.
 
 ``/job_progress/`` is the call integrators poll, so its reads must be cheap. On SQLite they
 go through a plain ``sqlite3`` connection of their own, used on the event loop's thread: an
@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from mailsift.accounts.tokens import hash_token
 from mailsift.store.engine import Store
 from mailsift.store.models import Account, Job, JobStage, percentage
 from mailsift.store.url import sqlite_file
@@ -60,9 +59,8 @@ class Lookups:
             self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA query_only=ON")
 
-    async def account_id(self, token: str) -> int | None:
-        """The id of the account whose token this is, or ``None``."""
-        digest = hash_token(token)
+    async def account_id(self, digest: str) -> int | None:
+        """The id of the account whose token has this SHA-256 digest, or ``None``."""
         try:
             row = self._fetch(_ACCOUNT_SQL, (digest,))
         except _UseStore:
@@ -74,11 +72,11 @@ class Lookups:
         return int(row[0])
 
     async def account_and_job(
-        self, token: str, public_id: str
+        self, digest: str, public_id: str
     ) -> tuple[int | None, JobState | None]:
-        """The token's account id (``None``: no such account) and its job with this public id
-        (``None``: it has none; jobs still being received do not count)."""
-        digest = hash_token(token)
+        """The account id of the token with this digest (``None``: no such account) and its
+        job with this public id (``None``: it has none; jobs still being received do not
+        count)."""
         try:
             row = self._fetch(_ACCOUNT_JOB_SQL, (public_id, str(JobStage.RECEIVING), digest))
         except _UseStore:
