@@ -176,11 +176,11 @@ def _calls() -> list[_Call]:
     with_job = {**token_only, "job_id": docs.JOB_ID_PARAM}
     return [
         _Call("/job_progress/", job_progress, docs.ProgressAnswer, with_job,
-              (TOKEN, "job_id"), (400, 401, 404, 413)),
+              (TOKEN, "job_id"), (400, 401, 404, 413, 429)),
         _Call("/get_results/", get_results, docs.ResultsAnswer, with_job,
-              (TOKEN, "job_id"), (400, 401, 404, 413)),
+              (TOKEN, "job_id"), (400, 401, 404, 413, 429)),
         _Call("/callback_status/", callback_status, docs.CallbackAnswer, with_job,
-              (TOKEN, "job_id"), (400, 401, 404, 413)),
+              (TOKEN, "job_id"), (400, 401, 404, 413, 429)),
         _Call("/email_verification/", email_verification, docs.VerificationAnswer,
               {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM},
               (TOKEN, "email"), (400, 401, 402, 413, 422, 429)),
@@ -190,7 +190,7 @@ def _calls() -> list[_Call]:
               (TOKEN,), (400, 401, 402, 413, 422, 429), files=True),
         _Call("/convert_credits/", convert_credits, docs.ConvertAnswer,
               {**token_only, "credits": docs.CREDITS_PARAM},
-              (TOKEN, "credits"), (400, 401, 402, 413, 422)),
+              (TOKEN, "credits"), (400, 401, 402, 413, 422, 429)),
     ]  # fmt: skip
 
 
