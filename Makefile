@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install serve test lint typecheck unit bench bench-jobs bench-api bench-cluster clean \
-	bench-limits bench-dashboard bench-suppression bench-memory
+	bench-limits bench-dashboard bench-suppression bench-memory bench-hardening
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-suppression: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory_bench
+
+bench-hardening: $(STAMP)
+	$(BIN)/python -m bench.hardening_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

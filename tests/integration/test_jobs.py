@@ -651,6 +651,31 @@ async def test_after_too_many_attempts_a_chunk_is_given_up(store: Store, tmp_pat
     assert await result_counts(store, job.id) == {("unknown", "unexpected_error"): 4}
 
 
+async def test_a_chunk_that_stores_results_counts_its_attempts_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """Processes killed while a chunk makes progress (a crash loop) never exhaust it."""
+    path = write_csv(tmp_path / "a.csv", sample_rows(10))
+    job = await create_job(store, path, "a.csv", source=JobSource.API, chunk_size=10)
+    async with store.write() as session:
+        await session.execute(update(Chunk).where(Chunk.job_id == job.id).values(attempts=3))
+    broken = JobRunner(store, FakeVerifier(fail_after=4), batch_size=2, flush_interval=0.05)
+    with pytest.raises(RuntimeError, match="broke down"):
+        await broken(ChunkRef(job.id, 0, attempt=3))
+    async with store.read() as session:
+        attempts = await session.scalar(select(Chunk.attempts).where(Chunk.job_id == job.id))
+    assert attempts == 1
+
+    async with store.write() as session:
+        await session.execute(update(Chunk).where(Chunk.job_id == job.id).values(attempts=3))
+    stalled = JobRunner(store, FakeVerifier(fail_after=0), flush_interval=0.05)
+    with pytest.raises(RuntimeError, match="broke down"):
+        await stalled(ChunkRef(job.id, 0, attempt=3))
+    async with store.read() as session:
+        attempts = await session.scalar(select(Chunk.attempts).where(Chunk.job_id == job.id))
+    assert attempts == 3, "a run that stored nothing is no progress"
+
+
 async def test_chunks_of_a_cancelled_job_are_not_run(store: Store, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", sample_rows(4))
     job = await create_job(store, path, "a.csv", source=JobSource.API)

@@ -57,6 +57,12 @@ class Body:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     uploads: list[Upload] = field(default_factory=list)
+    # What a JSON body said of its parameters' types (checked only for the ones a call reads):
+    # given an object or a null in an array, given an array, given a number or a boolean.
+    from_json: bool = False
+    unreadable: set[str] = field(default_factory=set)
+    listed: set[str] = field(default_factory=set)
+    numbers: set[str] = field(default_factory=set)
 
     def add(self, name: str, value: str) -> None:
         self.fields.setdefault(name, []).append(value)
@@ -156,12 +162,18 @@ def _parse_json(raw: bytes, body: Body) -> None:
         raise ApiError(400, f"The body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "The JSON body must be an object of parameters.")
+    body.from_json = True
     for name, value in data.items():
+        if isinstance(value, list):
+            body.listed.add(name)
         for item in value if isinstance(value, list) else [value]:
-            if item is None:
+            if item is None and not isinstance(value, list):
+                continue  # null: as if absent
+            if item is None or isinstance(item, dict | list):
+                body.unreadable.add(name)  # unknown parameters are ignored, whatever they hold
                 continue
-            if isinstance(item, dict | list):
-                raise ApiError(400, f"The parameter {name} must be a string or a number.")
+            if not isinstance(item, str):
+                body.numbers.add(name)
             body.add(name, _json_text(item))
     _check_field_count(body)
 

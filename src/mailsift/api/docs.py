@@ -15,16 +15,23 @@ from mailsift.api.params import TOKEN
 
 Param = dict[str, Any]
 
+# The calls trim every value and refuse a required one left empty.
+NOT_BLANK: Param = {"minLength": 1, "pattern": r"\S"}
+
 TOKEN_PARAM: Param = {
     "type": "string",
+    **NOT_BLANK,
     "description": f"Your API token. Exactly `{TOKEN}`: the name is case-sensitive.",
 }
 JOB_ID_PARAM: Param = {
     "type": "string",
+    **NOT_BLANK,
     "description": "One job id, as `/batch_process/` gave it. One id per request.",
 }
 CALLBACK_PARAM: Param = {
     "type": "string",
+    "format": "uri",
+    "pattern": "^https?://",
     "description": "Optional http(s) URL: when a job completes, its /get_results/ answer "
     "(plus job_id) is POSTed there as JSON, signed in X-Mailsift-Signature.",
 }
@@ -40,7 +47,7 @@ EMAIL_COLUMN_PARAM: Param = {
     "header or number from 1 (default: the column found to hold them). A column the list "
     "does not have is a 400 naming the columns it has.",
 }
-EMAIL_PARAM: Param = {"type": "string", "description": "The address to verify."}
+EMAIL_PARAM: Param = {"type": "string", **NOT_BLANK, "description": "The address to verify."}
 MIN_TIMEOUT, MAX_TIMEOUT = 2.0, 60.0
 TIMEOUT_PARAM: Param = {
     "type": "number",
@@ -49,6 +56,7 @@ TIMEOUT_PARAM: Param = {
     "description": "At most this many seconds for the answer (default 30); past it the "
     "result is unknown / timeout.",
 }
+MAX_CREDITS = 10**12
 # The hosted API's optional switches of the real-time call. mailsift always makes every
 # check and answers every field, so they change nothing; they are read and checked.
 REALTIME_FLAGS = ("free", "disposable", "did_you_mean", "role", "bad", "ev_score")
@@ -61,6 +69,7 @@ FLAG_PARAM: Param = {
 CREDITS_PARAM: Param = {
     "type": "integer",
     "minimum": 1,
+    "maximum": MAX_CREDITS,
     "description": "How many monthly credits to turn into API credits.",
 }
 
@@ -72,6 +81,14 @@ def request_body(
     schema = {"type": "object", "properties": fields, "required": required}
     multipart = schema
     if files:
+        text = {
+            "type": "string",
+            **NOT_BLANK,
+            "description": "A small list as text, one address a line (or CSV). Repeat the "
+            "field (a JSON array) for several lists.",
+        }
+        schema = {**schema, "properties": {**fields, "file": text}}
+        schema["required"] = [*required, "file"]
         upload = {
             "type": "array",
             "items": {"type": "string", "format": "binary"},
@@ -83,9 +100,20 @@ def request_body(
     content = {
         "application/x-www-form-urlencoded": {"schema": schema},
         "multipart/form-data": {"schema": multipart},
-        "application/json": {"schema": schema},
+        "application/json": {"schema": _as_json(schema)},
     }
     return {"requestBody": {"required": True, "content": content}}
+
+
+def _as_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """In JSON a text parameter may also be a number or a boolean: it is taken as its text."""
+    properties = {
+        name: {**field, "type": ["string", "number", "boolean"]}
+        if field.get("type") == "string"
+        else field
+        for name, field in schema["properties"].items()
+    }
+    return {**schema, "properties": properties}
 
 
 class Failure(BaseModel):

@@ -32,6 +32,15 @@ def failed(status_code: int, message: str, headers: dict[str, str] | None = None
     )
 
 
+def validation_message(exc: RequestValidationError) -> str:
+    """Where and what, never the value sent: it may be a secret (a token in the wrong place)."""
+    problems = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(problems) + "."
+
+
 def install_handlers(app: FastAPI) -> None:
     """Every error, ours or the framework's, answered in the same shape."""
 
@@ -45,7 +54,8 @@ def install_handlers(app: FastAPI) -> None:
         return failed(exc.status_code, str(exc.detail), headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        return failed(422, str(exc))
+        assert isinstance(exc, RequestValidationError)
+        return failed(422, validation_message(exc))
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StoreError)

@@ -24,8 +24,17 @@ def misspelled(body: Body, name: str) -> ApiError | None:
     )
 
 
-def optional(body: Body, name: str) -> str | None:
-    """The parameter's one value, ``None`` when absent; repeated, it is an error."""
+def optional(body: Body, name: str, *, number: bool = False) -> str | None:
+    """The parameter's one value, ``None`` when absent; repeated, it is an error.
+
+    In a JSON body a text parameter may be a number or a boolean (taken as its text); one
+    read with ``number`` must be a JSON number."""
+    if name in body.unreadable:
+        raise ApiError(400, f"The parameter {name} must be a string or a number.")
+    if name in body.listed:
+        raise ApiError(400, f"Give one {name} per request.")
+    if number and body.from_json and name in body.fields and name not in body.numbers:
+        raise ApiError(400, f"The parameter {name} must be a JSON number.")
     values = body.values(name)
     if not values:
         if error := misspelled(body, name):
@@ -54,7 +63,7 @@ def bounded_number(
     body: Body, name: str, *, low: float, high: float, default: float | None = None
 ) -> float | None:
     """A number within [low, high] (422 outside, or when it is not a number)."""
-    text = optional(body, name)
+    text = optional(body, name, number=True)
     if text is None or text == "":
         return default
     try:

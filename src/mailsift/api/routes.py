@@ -159,7 +159,7 @@ async def convert_credits(request: Request) -> JSONResponse:
     api = service(request)
     body = await read_params(request, api.form_limits)
     account_id = await api.account_id(token(body))
-    amount = bounded_number(body, "credits", low=1, high=1e12)
+    amount = bounded_number(body, "credits", low=1, high=docs.MAX_CREDITS)
     if amount is None:
         raise ApiError(400, "The parameter credits is required.")
     if not amount.is_integer():
@@ -194,11 +194,11 @@ def _calls() -> list[_Call]:
     with_job = {**token_only, "job_id": docs.JOB_ID_PARAM}
     return [
         _Call("/job_progress/", job_progress, docs.ProgressAnswer, with_job,
-              (TOKEN, "job_id"), (400, 401, 404, 413)),
+              (TOKEN, "job_id"), (400, 401, 404, 413, 429)),
         _Call("/get_results/", get_results, docs.ResultsAnswer, with_job,
-              (TOKEN, "job_id"), (400, 401, 404, 413)),
+              (TOKEN, "job_id"), (400, 401, 404, 413, 429)),
         _Call("/callback_status/", callback_status, docs.CallbackAnswer, with_job,
-              (TOKEN, "job_id"), (400, 401, 404, 413)),
+              (TOKEN, "job_id"), (400, 401, 404, 413, 429)),
         _Call("/email_verification/", email_verification, docs.VerificationAnswer,
               {**token_only, "email": docs.EMAIL_PARAM, "timeout": docs.TIMEOUT_PARAM,
                **dict.fromkeys(docs.REALTIME_FLAGS, docs.FLAG_PARAM)},
@@ -209,7 +209,7 @@ def _calls() -> list[_Call]:
               (TOKEN,), (400, 401, 402, 413, 422, 429), files=True),
         _Call("/convert_credits/", convert_credits, docs.ConvertAnswer,
               {**token_only, "credits": docs.CREDITS_PARAM},
-              (TOKEN, "credits"), (400, 401, 402, 413, 422)),
+              (TOKEN, "credits"), (400, 401, 402, 413, 422, 429)),
     ]  # fmt: skip
 
 

@@ -120,7 +120,11 @@ class _ChunkWork:
         ref = await chunks.start(self._store, job_id, chunk, holder=self._holder)
         if ref is None:
             return  # done already (a duplicate task, or the job completed meanwhile)
-        retry_in = await self._run_chunk(ref)
+        try:
+            retry_in = await self._run_chunk(ref)
+        except Exception:
+            await chunks.release(self._store, ref)  # a failure of its own: it counts
+            raise
         if retry_in is None:
             await chunks.finish(self._store, ref)
             return

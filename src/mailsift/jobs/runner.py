@@ -27,7 +27,7 @@ from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.logs import bound
 from mailsift.metrics import ADDRESSES_VERIFIED, CHUNK_SECONDS
-from mailsift.store.chunks import ChunkRef
+from mailsift.store.chunks import ChunkRef, note_progress
 from mailsift.store.engine import Store
 from mailsift.store.jobs import pending_items, record_results, start_processing
 from mailsift.store.models import utcnow
@@ -40,6 +40,9 @@ __all__ = ["ChunkVerifier", "DeferringVerifier", "JobRunner", "store_results"]
 
 log = logging.getLogger(__name__)
 
+# Attempts in a row that stored no result before a chunk is given up. A chunk making progress
+# starts counting again: processes killed while it ran (deploys, crashes of something else)
+# must not exhaust it; one that kills its process every time before any result still stops.
 MAX_ATTEMPTS = 3
 
 
@@ -163,7 +166,7 @@ class JobRunner:
         await self._answer_from_earlier(ref.job_id, account_id, mark_bad, pending)
         if not pending:
             return None
-        deferred = await self._verify(ref.job_id, account_id, mark_bad, pending)
+        deferred = await self._verify(ref, account_id, mark_bad, pending)
         return deferred.retry_after if deferred.seqs else None
 
     async def _answer_from_earlier(
@@ -202,7 +205,7 @@ class JobRunner:
         return lambda normalized: index.lookup(account_id, normalized)
 
     async def _verify(
-        self, job_id: int, account_id: int | None, mark_bad: _MarkBad, pending: _Pending
+        self, ref: ChunkRef, account_id: int | None, mark_bad: _MarkBad, pending: _Pending
     ) -> _Deferred:
         results: asyncio.Queue[Verification | None] = asyncio.Queue()
         streams = [
@@ -211,21 +214,23 @@ class JobRunner:
         producer = asyncio.create_task(_produce(streams, results))
         deferred = _Deferred()
         try:
-            await self._consume(job_id, account_id, mark_bad, pending.seqs, results, deferred)
+            await self._consume(ref, account_id, mark_bad, pending.seqs, results, deferred)
             await producer  # re-raises the verifier's failure, if any
         finally:
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
         if pending.seqs:  # the verifier skipped some: they must still end with a result
             log.error(
-                "verifier gave no result for %d address(es) of job %d", len(pending.seqs), job_id
+                "verifier gave no result for %d address(es) of job %d",
+                len(pending.seqs),
+                ref.job_id,
             )
-            await self._store_all(job_id, pending.seqs, _gave_up)
+            await self._store_all(ref.job_id, pending.seqs, _gave_up)
         return deferred
 
     async def _consume(
         self,
-        job_id: int,
+        ref: ChunkRef,
         account_id: int | None,
         mark_bad: _MarkBad,
         pending: dict[str, list[int]],
@@ -245,7 +250,7 @@ class JobRunner:
                     else:
                         values.extend(_values_for(verification, pending, mark_bad))
                 deferred.seqs.extend(later)
-                await self._write(job_id, values, later)
+                await self._write(ref.job_id, values, later, progress_of=ref)
                 await self._reuse.keep(account_id, verifications)
 
     async def _store_all(
@@ -259,11 +264,19 @@ class JobRunner:
             await self._write(job_id, values[start : start + self._batch_size])
 
     async def _write(
-        self, job_id: int, batch: list[dict[str, Any]], deferred: list[int] | None = None
+        self,
+        job_id: int,
+        batch: list[dict[str, Any]],
+        deferred: list[int] | None = None,
+        *,
+        progress_of: ChunkRef | None = None,
     ) -> None:
         if not batch and not deferred:
             return
         completed = await record_results(self._store, job_id, batch, deferred or ())
+        if batch and progress_of is not None:
+            async with self._store.write() as session:
+                await note_progress(session, progress_of)
         verdicts = Counter((v["b_result"], v["b_reason"]) for v in batch)
         for (result, reason), count in verdicts.items():
             ADDRESSES_VERIFIED.labels(result, reason).inc(count)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import CursorResult, Update, func, insert, select, update
+from sqlalchemy import CursorResult, Update, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailsift.store.engine import Store
@@ -78,7 +78,8 @@ async def claim_next(
 
 async def start(store: Store, job_id: int, chunk: int, *, holder: str = "") -> ChunkRef | None:
     """Mark a chunk delivered by an outside queue as running (one attempt more); ``None``
-    when it is done already or gone."""
+    when it is done already or gone. A chunk still marked running was interrupted by its
+    worker's death (a failed run is released first): that attempt is given back."""
     now = utcnow()
     async with store.write() as session:
         attempts = (
@@ -87,7 +88,10 @@ async def start(store: Store, job_id: int, chunk: int, *, holder: str = "") -> C
                 .where(Chunk.job_id == job_id, Chunk.chunk == chunk, Chunk.state != ChunkState.DONE)
                 .values(
                     state=ChunkState.RUNNING,
-                    attempts=Chunk.attempts + 1,
+                    attempts=case(
+                        (Chunk.state == ChunkState.RUNNING, Chunk.attempts),
+                        else_=Chunk.attempts + 1,
+                    ),
                     holder=holder,
                     lease_until=None,
                     updated_at=now,
@@ -134,16 +138,27 @@ async def release(store: Store, ref: ChunkRef) -> None:
 
 async def requeue_interrupted(store: Store, *, job_id: int | None = None) -> int:
     """Make every running chunk (of ``job_id`` only, if given) claimable again: its worker
-    died with the last process."""
+    died with the last process. That attempt is given back: the process was stopped or killed
+    from outside (a restart, a deploy), and a chunk is given up only for its own failures."""
     query = update(Chunk).where(Chunk.state == ChunkState.RUNNING)
     if job_id is not None:
         query = query.where(Chunk.job_id == job_id)
     async with store.write() as session:
         result = await session.execute(
-            query.values(state=ChunkState.QUEUED, lease_until=None, updated_at=utcnow())
+            query.values(
+                state=ChunkState.QUEUED,
+                lease_until=None,
+                updated_at=utcnow(),
+                attempts=case((Chunk.attempts > 0, Chunk.attempts - 1), else_=0),
+            )
         )
     assert isinstance(result, CursorResult)
     return result.rowcount
+
+
+async def note_progress(session: AsyncSession, ref: ChunkRef) -> None:
+    """The chunk stored results: its attempts count again from this one (see ``MAX_ATTEMPTS``)."""
+    await session.execute(_of(ref).where(Chunk.attempts > 1).values(attempts=1))
 
 
 async def open_chunks(store: Store, job_id: int) -> int:

@@ -113,12 +113,15 @@ class Workbook:
     """A workbook open for reading, one worksheet at a time; close it (or use ``with``)."""
 
     def __init__(self, path: Path) -> None:
+        # Opened here, not by openpyxl: it leaves its file open when a damaged part stops it.
+        self._file = path.open("rb")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions
-                self._book: Any = load_workbook(path, read_only=True, data_only=True)
+                self._book: Any = load_workbook(self._file, read_only=True, data_only=True)
                 self._sheets: list[Any] = list(self._book.worksheets)
         except Exception:  # openpyxl raises many kinds on bad input: all mean "damaged"
+            self._file.close()
             raise IntakeError(DAMAGED) from None
         if not self._sheets:
             self.close()
@@ -135,7 +138,10 @@ class Workbook:
         self.close()
 
     def close(self) -> None:
-        self._book.close()
+        try:
+            self._book.close()
+        finally:
+            self._file.close()
 
     def sheet(self, name: str) -> Sheet:
         """The worksheet called ``name`` (the first one for "", as older layouts say)."""
