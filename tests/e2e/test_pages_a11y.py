@@ -72,6 +72,7 @@ def test_a_dropped_file_is_uploaded(make_server: ServerFactory, page: Page) -> N
     server = make_server(engine=FakeEngine(), workers=1)
     owner = off_loop(dashboard_owner, server)
     sign_in(page, server.url, owner)
+    expect(page.locator("#dropzone")).to_be_attached()  # the upload page, once signed in
     page.evaluate(DROP_SCRIPT)
     expect(page.locator("#dropped")).to_have_text("Chosen: dropped.csv")
     page.get_by_role("button", name="Preview").click()

@@ -134,7 +134,9 @@ def failing_api(tmp_path_factory: pytest.TempPathFactory, page_server: str) -> I
     thread = threading.Thread(target=marker, name="fail-jobs", daemon=True)
     thread.start()
     try:
-        yield LiveApi(harness, harness.account("doomed", api=1_000), page_server)
+        # Failed jobs give their credit back only when the sweeper settles them: enough for
+        # every sample's job at once.
+        yield LiveApi(harness, harness.account("doomed", api=100_000), page_server)
     finally:
         done.set()
         thread.join()

@@ -134,7 +134,9 @@ async def reverify(request: Request) -> JSONResponse:
 
 
 _TOKEN = {TOKEN: docs.TOKEN_PARAM}
-_NAME = {"name": {"type": "string", "description": "The suppression list's name."}}
+_NAME = {
+    "name": {"type": "string", **docs.NOT_BLANK, "description": "The suppression list's name."}
+}
 _JOB = {**_TOKEN, "job_id": docs.JOB_ID_PARAM}
 _CALLS: list[tuple[str, Handler, dict[str, docs.Param], tuple[str, ...], bool]] = [
     ("/suppression_import/", suppression_import, {**_TOKEN, **_NAME}, (TOKEN, "name"), True),
