@@ -62,3 +62,10 @@ def test_other_forms_do_not(cell: str) -> None:
 def test_blank_cells() -> None:
     assert all(is_blank_cell(cell) for cell in ("", "  ", ",", ";\t;", '""', "'|'"))
     assert not any(is_blank_cell(cell) for cell in ("a", "-", "0", "@"))
+
+
+@pytest.mark.parametrize("cell", ["finn,thomas@example.com", "sales; ann@example.com"])
+def test_a_name_piece_beside_a_bare_address_keeps_the_cell_whole(cell: str) -> None:
+    # Taking ann@... out of "sales; ann@..." or thomas@... out of "finn,thomas@..." would
+    # verify an address nobody wrote: the cell is reported as written, an invalid address.
+    assert cell_addresses(cell) == [cell]

@@ -9,8 +9,10 @@
   (``a@example.com.``, as at the end of a sentence): dropped;
 - several addresses separated by ``,``, ``;`` or `` ::: `` (how Google Contacts joins them)
   outside quotes, brackets and comments: each one.
-  Pieces without an ``@`` beside pieces with one are parts of a display name
-  (``Doe, John <john@example.com>``) and are dropped.
+  Pieces without an ``@`` beside a bracketed address are parts of a display name
+  (``Doe, John <john@example.com>``) and are dropped; beside a bare one
+  (``finn,thomas@example.com``) they are part of what was written, and the whole cell is the
+  one candidate (an invalid address).
 
 A candidate is not checked here: the verifier's parser decides whether it is an address. A cell
 with no candidate at all (``,``, ``;;``, ``""``) is blank. A cell that looks like no address keeps
@@ -50,11 +52,18 @@ def cell_addresses(text: str) -> list[str]:
         text = text.replace(":::", ";")
     if "mailto:" in text.lower():
         text = _MAILTO.sub(lambda match: unquote(match.group(1)), text)
-    pieces = [cleaned for piece in _split(text) if (cleaned := _clean(piece))]
-    with_at = [piece for piece in pieces if "@" in piece]
-    if with_at:
-        return with_at
-    return [text] if pieces else []
+    cut = [(piece, cleaned) for piece in _split(text) if (cleaned := _clean(piece))]
+    pieces = [cleaned for _, cleaned in cut]
+    with_at = [cleaned for _, cleaned in cut if "@" in cleaned]
+    if not with_at:
+        return [text] if pieces else []
+    named = any("<" in raw for raw, cleaned in cut if "@" in cleaned)
+    if len(with_at) < len(pieces) and not named:
+        # ``finn,thomas@example.com``: no display name around a bracketed address, so the
+        # piece without an ``@`` is part of the address as written, which is then invalid;
+        # verifying ``thomas@example.com`` would ask about somebody else.
+        return [text]
+    return with_at
 
 
 def _split(text: str) -> list[str]:
