@@ -31,6 +31,7 @@ from bench.run import run_header, save_record
 
 PARTS = ("api", "files", "crash", "load", "race")
 TARGET_PEAK_MB = 150.0
+FLAT_RSS_MB = 10.0  # RSS flat: what it may grow once the uploads are in
 TARGET_P99_MS = 50.0
 
 
@@ -114,6 +115,14 @@ def targets(record: dict[str, Any]) -> list[dict[str, Any]]:
             figures["p99_ms"],
             figures["p99_ms"] < TARGET_P99_MS,
         )
+        for name in ("server_rss_mb", "engine_process_rss_mb"):
+            growth = polled[name]["growth_after_settling"]
+            row(
+                f"/job_progress/ under load: {name} growth after settling",
+                f"< {FLAT_RSS_MB:g} MB",
+                growth,
+                growth < FLAT_RSS_MB,
+            )
     for key in ("race_sqlite", "race_postgresql"):
         if race := record.get(key):
             row(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -168,6 +169,27 @@ class Server:
 
     def rss_mb(self) -> float:
         return vm_kb(self.pid, "VmRSS") / 1024
+
+    def engines(self) -> list[int]:
+        """The server's engine processes (there is one; none while it is started again)."""
+        try:
+            text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        except OSError:
+            return []
+        found = []
+        for pid in text.split():
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+        return found
+
+    def engine_rss_mb(self) -> float:
+        """The resident memory of the server's engine process (0 when there is none)."""
+        total = 0
+        for pid in self.engines():
+            with contextlib.suppress(OSError, ValueError):
+                total += vm_kb(pid, "VmRSS")
+        return total / 1024
 
     def kill(self) -> None:
         """SIGKILL: no cleanup of any kind runs."""

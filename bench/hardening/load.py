@@ -140,12 +140,14 @@ def _measure(
 ) -> dict[str, Any]:
     request = post_request("/job_progress/", {"user_API_token": token, "job_id": job_id})
     samples: list[tuple[float, float]] = []
+    engine_samples: list[float] = []
     stop = threading.Event()
 
     def sample() -> None:
         started = time.monotonic()
         while not stop.is_set():
             samples.append((round(time.monotonic() - started, 1), round(server.rss_mb(), 1)))
+            engine_samples.append(round(server.engine_rss_mb(), 1))
             stop.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -161,7 +163,6 @@ def _measure(
     sampler.join(5)
     done = int(sql(server.db_url, "SELECT count(*) FROM job_items WHERE result IS NOT NULL")[0][0])
     rss = [mb for _, mb in samples]
-    settled = rss[len(rss) // 4 :] or rss  # after the uploads' first quarter
     return {
         "clients": clients,
         "seconds": seconds,
@@ -171,13 +172,21 @@ def _measure(
         "jobs": jobs,
         "addresses_verified_meanwhile": done,
         "job_progress": figures,
-        "server_rss_mb": {
-            "start": rss[0] if rss else 0.0,
-            "max": max(rss, default=0.0),
-            "end": rss[-1] if rss else 0.0,
-            "settled_min": min(settled, default=0.0),
-            "growth_after_settling": round(rss[-1] - min(settled), 1) if rss else 0.0,
-        },
+        "server_rss_mb": _flat(rss),
         "server_peak_rss_mb": round(server.peak_rss_mb(), 1),
+        "engine_process_rss_mb": _flat(engine_samples),
         "rss_samples": samples[:: max(1, len(samples) // 40)],
+    }
+
+
+def _flat(rss: list[float]) -> dict[str, float]:
+    """Start, peak and end of RSS samples, and how much it grew after settling (after the
+    uploads' first quarter)."""
+    settled = rss[len(rss) // 4 :] or rss
+    return {
+        "start": rss[0] if rss else 0.0,
+        "max": max(rss, default=0.0),
+        "end": rss[-1] if rss else 0.0,
+        "settled_min": min(settled, default=0.0),
+        "growth_after_settling": round(rss[-1] - min(settled), 1) if rss else 0.0,
     }

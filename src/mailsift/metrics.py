@@ -7,6 +7,7 @@ numbers at each scrape: several apps in one process (tests) never clash over nam
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from mailsift.store.gauges import StoreGauges
@@ -136,14 +138,58 @@ def _gauge(name: str, text: str, label: str, values: dict[str, int]) -> GaugeMet
     return family
 
 
-def render(gauges: StoreGauges | None = None, extra: Iterable[Collector] = ()) -> bytes:
-    """The Prometheus text exposition of this process's metrics and the store's numbers."""
+def render(
+    gauges: StoreGauges | None = None,
+    extra: Iterable[Collector] = (),
+    siblings: Iterable[str] = (),
+) -> bytes:
+    """The Prometheus text exposition of this process's metrics and the store's numbers.
+
+    ``siblings``: the expositions of processes working for this one (its engine process),
+    added into this process's numbers so that one scrape shows what the server did.
+    """
     registry = CollectorRegistry(auto_describe=True)
-    for collector in (*PROCESS_METRICS, *extra):
+    texts = list(siblings)
+    own = (_Summed(PROCESS_METRICS, texts),) if texts else PROCESS_METRICS
+    for collector in own:
+        registry.register(collector)
+    for collector in extra:
         registry.register(collector)
     if gauges is not None:
         registry.register(_StoreCollector(gauges))
     return generate_latest(registry)
+
+
+class _Summed(Collector):
+    """``collectors`` with the same families of ``texts`` added in, sample by sample
+    (``_created``: the earliest)."""
+
+    def __init__(self, collectors: Iterable[Collector], texts: list[str]) -> None:
+        self._collectors = tuple(collectors)
+        self._texts = texts
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        own = (metric for collector in self._collectors for metric in collector.collect())
+        parsed = (metric for text in self._texts for metric in text_string_to_metric_families(text))
+        for metric in itertools.chain(own, parsed):
+            if metric.name not in families:
+                families[metric.name] = Metric(metric.name, metric.documentation, metric.type)
+                values[metric.name] = {}
+            summed = values[metric.name]
+            for sample in metric.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in summed:
+                    summed[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    summed[key] = min(summed[key], sample.value)
+                else:
+                    summed[key] += sample.value
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family
 
 
 def serve_process_metrics(host: str, port: int) -> None:

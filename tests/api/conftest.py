@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from mailsift.accounts.ledger import ledger_totals
 from mailsift.accounts.service import create_account
 from mailsift.api import ApiSettings, create_app
-from mailsift.api.service import EngineVerifier
+from mailsift.dispatch.engine_host import EngineVerifier
 from mailsift.settings import Settings
 from mailsift.store import Store, database_url, open_store, upgrade
 from mailsift.store.models import ACTIVE_STAGES, Account, Job, JobStage, LedgerEntry

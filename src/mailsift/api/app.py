@@ -14,7 +14,8 @@ from mailsift.api import downloads, intelligence, metrics_route, routes
 from mailsift.api.config import ApiSettings
 from mailsift.api.errors import install_handlers
 from mailsift.api.ratelimit import client_address
-from mailsift.api.service import EngineVerifier, running_service
+from mailsift.api.service import running_service
+from mailsift.dispatch.engine_host import EngineVerifier
 from mailsift.settings import Settings
 
 DESCRIPTION = """\
@@ -50,15 +51,21 @@ def create_app(
     *,
     verifier: EngineVerifier | None = None,
     workers: int | None = None,
+    engine_process: bool = False,
 ) -> FastAPI:
-    """The API; ``workers`` chunk workers run inside it (default: ``config.workers``, 0: none)."""
+    """The API; ``workers`` chunk workers run for it (default: ``config.workers``, 0: none),
+    in a child process of its own with ``engine_process``, else on the server's loop."""
     config = config or ApiSettings()
     worker_count = config.workers if workers is None else workers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running_service(
-            settings, config, verifier=verifier, workers=worker_count
+            settings,
+            config,
+            verifier=verifier,
+            workers=worker_count,
+            engine_process=engine_process,
         ) as service:
             app.state.service = service
             yield

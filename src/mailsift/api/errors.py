@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from mailsift.dispatch.engine_host import EngineStopped
 from mailsift.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 STORE_DOWN = "The service is temporarily unavailable (its database cannot be reached)."
 STORE_RETRY_AFTER = "5"
+ENGINE_DOWN = "The service is temporarily unavailable (its verification engine is restarting)."
 
 
 class ApiError(Exception):
@@ -62,6 +64,10 @@ def install_handlers(app: FastAPI) -> None:
         log.error("answering %s: %s", request.url.path, exc.message)  # the driver's one line
         return failed(503, STORE_DOWN, {"Retry-After": STORE_RETRY_AFTER})
 
+    async def engine_stopped(request: Request, exc: Exception) -> JSONResponse:
+        log.error("answering %s: %s", request.url.path, exc)
+        return failed(503, ENGINE_DOWN, {"Retry-After": STORE_RETRY_AFTER})
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s", request.url.path, exc_info=exc)
         return failed(500, "Internal server error.")
@@ -70,4 +76,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StoreError, store_error)
+    app.add_exception_handler(EngineStopped, engine_stopped)
     app.add_exception_handler(Exception, unexpected)

@@ -30,7 +30,9 @@ def build_router(config: ApiSettings) -> APIRouter:
                 raise ApiError(
                     401, "Metrics need the header Authorization: Bearer <metrics token>."
                 )
-        gauges = await read_gauges(service(request).store)
-        return Response(render(gauges), media_type=CONTENT_TYPE)
+        api = service(request)
+        gauges = await read_gauges(api.store)
+        siblings = await api.engine.metrics()
+        return Response(render(gauges, siblings=siblings), media_type=CONTENT_TYPE)
 
     return router

@@ -145,7 +145,7 @@ async def email_verification(request: Request) -> JSONResponse:
     within = timeout or api.config.realtime_timeout
     started = time.perf_counter()
     try:
-        verification = await verify_charged(api.store, api.verifier, account_id, email, within)
+        verification = await verify_charged(api.store, api.engine, account_id, email, within)
     except InsufficientCredit as exc:
         raise ApiError(402, exc.message) from exc
     REALTIME_SECONDS.labels(str(verification.result)).observe(time.perf_counter() - started)

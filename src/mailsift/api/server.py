@@ -96,7 +96,8 @@ def serve(
         for line in welcome(first, base_url):
             echo(line)
     configure_logging(settings.log_format, settings.log_level)
-    app = create_app(settings, config, workers=config.workers if workers else 0)
+    workers_here = config.workers if workers else 0
+    app = create_app(settings, config, workers=workers_here, engine_process=True)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

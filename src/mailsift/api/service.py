@@ -1,9 +1,10 @@
 """Everything the API's handlers share while the server runs, and its start and stop.
 
-``running_service`` opens the store, builds the engine (one ``Verifier`` for the real-time
-call and the chunk workers alike, so the per-host politeness caps hold for both), starts the
-embedded workers and the callback relay, and on the way out stops them: a chunk they were
-running stays in the queue and is taken up again on the next start, and so does a callback.
+``running_service`` opens the store, starts the engine on a loop of its own (one ``Verifier``
+for the real-time call and the chunk workers alike, so the per-host politeness caps hold for
+both; see ``dispatch.engine_host``), starts the callback relay, and on the way out stops
+them: a chunk they were running stays in the queue and is taken up again on the next start,
+and so does a callback.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from starlette.requests import Request
 
@@ -33,8 +33,7 @@ from mailsift.api.params import TOKEN
 from mailsift.api.ratelimit import AuthThrottle, RateLimiter
 from mailsift.api.relay import CallbackRelay
 from mailsift.api.secret import load_secret
-from mailsift.dispatch.backend import Backend
-from mailsift.dispatch.base import Dispatcher
+from mailsift.dispatch.engine_host import Engine, EngineProcess, EngineVerifier, LocalEngine
 from mailsift.jobs.results import FILES, Which
 from mailsift.jobs.retention import expire_jobs
 from mailsift.jobs.reverify import merge_reverified
@@ -47,7 +46,6 @@ from mailsift.store.limits import forget_idle_buckets
 from mailsift.store.lookups import JobState, Lookups
 from mailsift.store.models import Account, Job, JobStage
 from mailsift.store.outbox import callback_of
-from mailsift.verify.model import Verification
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +56,19 @@ NOT_FOUND = "Job not found."
 BAD_TOKEN = f"Invalid {TOKEN}."
 
 
-class EngineVerifier(Protocol):
-    """What the API needs of ``mailsift.verify.engine.Verifier``."""
-
-    async def verify_one(self, address: str, *, within: float | None = None) -> Verification: ...
-
-    def verify_many(self, addresses: Iterable[str]) -> AsyncIterator[Verification]: ...
-
-
 @dataclass
 class ApiService:
     settings: Settings
     config: ApiSettings
     store: Store
-    verifier: EngineVerifier
     links: LinkSigner
     lookups: Lookups
     limiter: RateLimiter
     throttle: AuthThrottle
     upload_root: Path
     suppressions: SuppressionIndex
+    engine: Engine  # the real-time call's verifier, and where jobs are submitted
     relay: CallbackRelay | None = None
-    dispatcher: Dispatcher | None = None
 
     @property
     def form_limits(self) -> BodyLimits:
@@ -151,8 +140,8 @@ class ApiService:
         """A job was queued (or finished at intake, every address being invalid)."""
         if job.stage == JobStage.COMPLETED:
             await self.job_finished(job.id)
-        elif self.dispatcher is not None:
-            await self.dispatcher.submit(job.id)
+        else:
+            await self.engine.submit(job.id)
 
     async def job_finished(self, job_id: int) -> None:
         """Settle the job's credit and have its callback (already in the outbox) sent now;
@@ -184,27 +173,26 @@ async def running_service(
     *,
     verifier: EngineVerifier | None = None,
     workers: int = 0,
+    engine_process: bool = False,
 ) -> AsyncIterator[ApiService]:
-    """The service, with ``workers`` embedded chunk workers (0: none), until the block ends."""
+    """The service, with ``workers`` embedded chunk workers (0: none), until the block ends.
+
+    ``engine_process``: the engine runs in a child process (``dispatch.engine_host``);
+    ``verifier`` replaces the real engine on this process's loop (tests).
+    """
     store = open_store(database_url(settings.database_url, settings.data_dir))
-    try:
-        # SQLite: in-process workers; PostgreSQL: the procrastinate queue and cluster-wide caps.
-        backend = Backend(settings, store)
-        engine = verifier if verifier is not None else backend.verifier()
-        service = _build(settings, config, store, engine)
-    except BaseException:
-        await store.close()
-        raise
     sweeper: asyncio.Task[None] | None = None
-    dispatcher = backend.dispatcher(
-        service.verifier, workers=workers, on_completed=service.job_finished
-    )
+    service: ApiService | None = None
     try:
+        engine: Engine = (
+            EngineProcess(settings, workers=workers)
+            if engine_process and verifier is None
+            else LocalEngine(settings, verifier=verifier, workers=workers)
+        )
+        service = _build(settings, config, store, engine)
         await asyncio.to_thread(_clear_stale_uploads, service.upload_root)
         await discard_orphans(store)
-        if dispatcher is not None:
-            await dispatcher.start()
-            service.dispatcher = dispatcher
+        await engine.start(on_completed=service.job_finished)
         service.relay = _relay(service)
         service.relay.start()
         sweeper = asyncio.create_task(_settle_now_and_then(store, settings.retention_days))
@@ -213,13 +201,14 @@ async def running_service(
         if sweeper is not None:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
-        if dispatcher is not None:
-            await dispatcher.stop()
-        await backend.aclose()
-        if service.relay is not None:
-            await service.relay.stop()
-        service.lookups.close()
-        await store.close()
+        try:
+            if service is not None:
+                await service.engine.stop()
+                if service.relay is not None:
+                    await service.relay.stop()
+                service.lookups.close()
+        finally:
+            await store.close()
 
 
 async def _settle_now_and_then(store: Store, retention_days: float) -> None:
@@ -237,14 +226,12 @@ async def _settle_now_and_then(store: Store, retention_days: float) -> None:
         await asyncio.sleep(SETTLE_INTERVAL)
 
 
-def _build(
-    settings: Settings, config: ApiSettings, store: Store, verifier: EngineVerifier
-) -> ApiService:
+def _build(settings: Settings, config: ApiSettings, store: Store, engine: Engine) -> ApiService:
     return ApiService(
         settings=settings,
         config=config,
         store=store,
-        verifier=verifier,
+        engine=engine,
         links=LinkSigner(load_secret(settings.data_dir, config.secret_key), config.link_ttl),
         lookups=Lookups(store),
         limiter=RateLimiter(store, config.realtime_rate_per_minute, name="realtime"),

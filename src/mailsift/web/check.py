@@ -41,7 +41,7 @@ async def check(request: Request) -> Response:
         try:
             verdict = await verify_charged(
                 api.store,
-                api.verifier,
+                api.engine,
                 signed_in.account.id,
                 email,
                 api.config.realtime_timeout,
