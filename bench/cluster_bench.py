@@ -239,6 +239,7 @@ def bench_cluster(
         "wall_seconds": round(wall, 3),
         "addresses_per_second": round(len(plan.addresses) / wall, 1),
         "workers_cpu_seconds": round(cpu, 1),
+        "cpu_ms_per_address": round(cpu * 1000 / len(plan.addresses), 3),
         "lower_bound_seconds": round(bound.seconds, 3),
         "lower_bound": asdict(bound),
         "ratio_to_lower_bound": round(wall / bound.seconds, 3),
@@ -254,7 +255,7 @@ def _print(r: dict[str, Any]) -> None:
 == {r["workers"]} worker process(es), {r["concurrency_per_worker"]} chunks each at once ==
 wall time             {r["wall_seconds"]:.2f} s  ({r["addresses_per_second"]:,.0f} addresses/s)
 lower bound           {r["lower_bound_seconds"]:.2f} s  -> ratio {r["ratio_to_lower_bound"]:.2f}
-workers' CPU          {r["workers_cpu_seconds"]:.1f} s
+workers' CPU          {r["workers_cpu_seconds"]:.1f} s  ({r["cpu_ms_per_address"]:.3f} ms/address)
 stored rows           {r["rows"]:,} ({r["unique_rows"]:,} unique), lost {r["lost"]}, \
 without a result {r["without_result"]}
 mismatches            {r["mismatches"]} {r["mismatch_kinds"] or ""}

@@ -73,6 +73,7 @@ def main() -> None:
                     "data_attempts": totals["data_attempts"],
                     "wall_seconds": round(wall, 2),
                     "cpu_seconds": round(cpu, 2),
+                    "cpu_ms_per_address": round(cpu * 1000 / len(plan.addresses), 3),
                 }
             )
     world.stop()
