@@ -27,7 +27,7 @@ from mailsift.jobs.reverify import merge_reverified
 from mailsift.jobs.suppression import SuppressionIndex
 from mailsift.logs import bound
 from mailsift.metrics import ADDRESSES_VERIFIED, CHUNK_SECONDS
-from mailsift.store.chunks import ChunkRef, note_progress
+from mailsift.store.chunks import ChunkRef
 from mailsift.store.engine import Store
 from mailsift.store.jobs import pending_items, record_results, start_processing
 from mailsift.store.models import utcnow
@@ -273,10 +273,9 @@ class JobRunner:
     ) -> None:
         if not batch and not deferred:
             return
-        completed = await record_results(self._store, job_id, batch, deferred or ())
-        if batch and progress_of is not None:
-            async with self._store.write() as session:
-                await note_progress(session, progress_of)
+        completed = await record_results(
+            self._store, job_id, batch, deferred or (), progress_of=progress_of
+        )
         verdicts = Counter((v["b_result"], v["b_reason"]) for v in batch)
         for (result, reason), count in verdicts.items():
             ADDRESSES_VERIFIED.labels(result, reason).inc(count)

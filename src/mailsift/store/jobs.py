@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailsift.store.chunks import queue_chunks
+from mailsift.store.chunks import ChunkRef, note_progress, queue_chunks
 from mailsift.store.engine import Store
 from mailsift.store.models import (
     ACTIVE_STAGES,
@@ -164,10 +164,17 @@ async def record_results(
     job_id: int,
     batch: list[dict[str, Any]],
     deferred: Sequence[int] = (),
+    progress_of: ChunkRef | None = None,
 ) -> bool:
     """Store a batch of final results and note rows handed back for later, in one
-    transaction; True when that completed the job."""
+    transaction; True when that completed the job. ``progress_of``: the chunk the results
+    came from, whose attempts count again from this one (``chunks.note_progress``)."""
     async with store.write() as session:
         if deferred:
             await mark_deferred(session, job_id, deferred, utcnow())
-        return await store_results(session, job_id, batch) if batch else False
+        if not batch:
+            return False
+        completed = await store_results(session, job_id, batch)
+        if progress_of is not None:
+            await note_progress(session, progress_of)
+        return completed
