@@ -39,9 +39,11 @@ class FirstAccount:
     signin_link: str  # the token of a one-time link to set the dashboard password
 
 
-async def ensure_first_account(url: str) -> FirstAccount | None:
-    """Create the first account when there is none; ``None`` when accounts exist."""
+async def prepare(url: str, key: bytes) -> FirstAccount | None:
+    """Note which key this node signs links with (for ``mailsift doctor`` to compare); create
+    the first account when there is none (``None`` when accounts exist)."""
     async with open_store(url) as store:
+        await record_signing_key(store, key, process_name())
         if await count_accounts(store):
             return None
         account, token = await create_account(
@@ -52,12 +54,6 @@ async def ensure_first_account(url: str) -> FirstAccount | None:
         )
         link = await new_signin_link(store, account.id)
     return FirstAccount(account.name, token, account.webhook_secret, link)
-
-
-async def record_key(url: str, key: bytes) -> None:
-    """Note which key this node signs links with, for ``mailsift doctor`` to compare."""
-    async with open_store(url) as store:
-        await record_signing_key(store, key, process_name())
 
 
 def welcome(first: FirstAccount, base_url: str) -> list[str]:
@@ -89,8 +85,7 @@ def serve(
     """Run the server at ``settings.host``:``settings.port`` until SIGTERM or SIGINT."""
     url = database_url(settings.database_url, settings.data_dir)
     upgrade(url)
-    first = asyncio.run(ensure_first_account(url))
-    asyncio.run(record_key(url, load_secret(settings.data_dir, config.secret_key)))
+    first = asyncio.run(prepare(url, load_secret(settings.data_dir, config.secret_key)))
     if first is not None:
         base_url = config.public_url or f"http://{url_host(settings.host)}:{settings.port}"
         for line in welcome(first, base_url):
