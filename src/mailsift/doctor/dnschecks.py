@@ -6,13 +6,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-import dns.asyncresolver
 import dns.exception
-import dns.nameserver
 import dns.resolver
 import dns.reversename
 
 from mailsift.doctor.findings import Finding, Status
+from mailsift.verify.dns import dnspython_resolver
 
 # A blocklist's answer in 127.255.255.0/24 means "I won't answer you" (an open resolver, too
 # many queries), not "listed".
@@ -24,11 +23,7 @@ class Lookups:
     """A resolver for the checks: the system's, or the configured nameservers."""
 
     def __init__(self, nameservers: Sequence[tuple[str, int]], timeout: float) -> None:
-        resolver = dns.asyncresolver.Resolver(configure=not nameservers)
-        if nameservers:
-            resolver.nameservers = [dns.nameserver.Do53Nameserver(a, p) for a, p in nameservers]
-        resolver.lifetime = timeout
-        self._resolver = resolver
+        self._resolver = dnspython_resolver(nameservers, timeout)
 
     async def texts(self, name: str, rdtype: str) -> list[str]:
         """The records' text; empty when the name has none of that type (or does not exist)."""

@@ -211,7 +211,7 @@ class DnsResolver:
             raise ValueError(f"DNS cache size must not be negative, not {cache_size}")
         if isinstance(nameservers, str):
             nameservers = [nameservers]
-        self._dns = _dnspython_resolver([parse_nameserver(e) for e in nameservers], timeout)
+        self._dns = dnspython_resolver([parse_nameserver(e) for e in nameservers], timeout)
         self._timeout = timeout
         self._mx: _TtlCache[str, _Lookup] = _TtlCache(cache_size, clock)
         self._hosts: _TtlCache[str, _Addresses] = _TtlCache(cache_size, clock)
@@ -291,9 +291,10 @@ class DnsResolver:
         return _Lookup(_Outcome.FOUND, tuple(answer.rrset), ttl)
 
 
-def _dnspython_resolver(
+def dnspython_resolver(
     nameservers: Sequence[tuple[str, int]], timeout: float
 ) -> dns.asyncresolver.Resolver:
+    """dnspython's resolver, at ``nameservers`` (none: the system's), uncached."""
     resolver = dns.asyncresolver.Resolver(configure=not nameservers)
     if nameservers:
         resolver.nameservers = [dns.nameserver.Do53Nameserver(a, p) for a, p in nameservers]
